@@ -1,0 +1,132 @@
+// A RouterService.Stream call seen as a duplex of frames, shared by the server and the client
+// side: reads gRPC-enveloped StreamRequest/StreamResponse messages from a readable and writes
+// them to a writable without going through the generic protobuf codec.
+
+import {
+  decodeFrameMessage,
+  encodeFrameHeader,
+  EnvelopeReader,
+  type Frame,
+  FrameDecodeError,
+  FrameType,
+} from "./frame_codec.ts";
+
+/** The writable half a ByteStream sends on (an HTTP/2 stream or server response). */
+export interface FrameSink {
+  write(chunk: Uint8Array): boolean;
+  on(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+  readonly writableEnded?: boolean;
+  readonly destroyed?: boolean;
+}
+
+/** Options shared by both ends. */
+export interface ByteStreamOptions {
+  /** Largest message accepted from the peer, in bytes. */
+  maxMessageBytes: number;
+  /** Called for every chunk received (keepalive bookkeeping). */
+  onRead?: () => void;
+  /** Half-closes the sending side (client: end the request; server: nothing until status). */
+  endSending: () => void;
+}
+
+/** Default limit of one received message: 4 MiB, like gRPC's default receive limit. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * One end of a byte stream. `frames()` yields every received frame; `[Symbol.asyncIterator]`
+ * yields only payload bytes and stops at GOAWAY, which is how peers say "no more data".
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of stream) await stream.send(chunk); // echo
+ * await stream.close();
+ * ```
+ */
+export class ByteStream implements AsyncIterable<Uint8Array> {
+  readonly #source: AsyncIterable<Uint8Array>;
+  readonly #sink: FrameSink;
+  readonly #options: ByteStreamOptions;
+  #sendingClosed = false;
+  #reading = false;
+
+  constructor(source: AsyncIterable<Uint8Array>, sink: FrameSink, options: ByteStreamOptions) {
+    this.#source = source;
+    this.#sink = sink;
+    this.#options = options;
+  }
+
+  /** Every frame the peer sends, including PING and GOAWAY; ends when the peer ends its side. */
+  async *frames(): AsyncGenerator<Frame> {
+    if (this.#reading) throw new Error("a byte stream can be read only once");
+    this.#reading = true;
+    const reader = new EnvelopeReader(this.#options.maxMessageBytes);
+    const onRead = this.#options.onRead;
+    for await (const chunk of this.#source) {
+      onRead?.();
+      reader.push(chunk);
+      for (let body = reader.next(); body !== undefined; body = reader.next()) {
+        yield decodeFrameMessage(body);
+      }
+    }
+    if (reader.buffered > 0) {
+      throw new FrameDecodeError(
+        `stream ended inside a message (${reader.buffered} bytes left over)`,
+      );
+    }
+  }
+
+  /** Payload bytes of DATA frames until GOAWAY or the end of the peer's side. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for await (const frame of this.frames()) {
+      if (frame.frameType === FrameType.DATA) {
+        if (frame.payload.length > 0) yield frame.payload;
+      } else if (frame.frameType === FrameType.GOAWAY) {
+        return;
+      }
+      // PING, RST_STREAM and unknown types carry nothing for the reader.
+    }
+  }
+
+  /** Sends bytes as one DATA frame; resolves once the transport can take more. */
+  send(payload: Uint8Array): Promise<void> {
+    return this.sendFrame(FrameType.DATA, payload);
+  }
+
+  /** Sends one frame of any type. */
+  async sendFrame(frameType: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
+    if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
+    const sink = this.#sink;
+    sink.write(encodeFrameHeader(frameType, payload.length));
+    const ready = payload.length === 0 ? true : sink.write(payload);
+    if (!ready && !sink.destroyed) await waitForDrain(sink);
+  }
+
+  /** Says "no more data" with GOAWAY and half-closes the sending side. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#sendingClosed) return;
+    if (!this.#sink.destroyed && !this.#sink.writableEnded) {
+      await this.sendFrame(FrameType.GOAWAY);
+    }
+    this.#sendingClosed = true;
+    this.#options.endSending();
+  }
+
+  /** True once close() was called. */
+  get sendingClosed(): boolean {
+    return this.#sendingClosed;
+  }
+}
+
+function waitForDrain(sink: FrameSink): Promise<void> {
+  // 'close' also settles the wait, so a peer that vanishes does not leave a sender hanging.
+  return new Promise<void>((resolve) => {
+    const finish = () => {
+      sink.off("drain", finish);
+      sink.off("close", finish);
+      resolve();
+    };
+    sink.on("drain", finish);
+    sink.on("close", finish);
+  });
+}

@@ -1,0 +1,174 @@
+// Opens RouterService.Stream on a channel's HTTP/2 session with lean framing: the client end of
+// consoles, port forwards and uploads.
+
+import type * as http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { ByteStream } from "./byte_stream.ts";
+import { BYTE_STREAM_PATH } from "./byte_stream_server.ts";
+import { type Channel, describeDialError } from "./channel.ts";
+import { formatAddress } from "./address.ts";
+import { toHeaders } from "./metadata.ts";
+
+/** Options of one byte-stream call. */
+export interface OpenByteStreamOptions {
+  /** Request metadata, e.g. `{ request: JSON.stringify({kind: "driver", ...}) }`. */
+  metadata?: Record<string, string>;
+  /** Cancels the call. */
+  signal?: AbortSignal;
+  /** Deadline of the whole call; defaults to the channel's. */
+  timeoutMs?: number;
+}
+
+/** The client end of a byte stream. */
+export interface ClientByteStream {
+  readonly stream: ByteStream;
+  /** The server's initial metadata; rejects with the call's error if it fails first. */
+  readonly headers: Promise<Headers>;
+  /** Settles when the call ends: resolves on OK, rejects with a ConnectError otherwise. */
+  readonly done: Promise<void>;
+  /** Cancels the call (RST_STREAM); reading and sending stop. */
+  cancel(): void;
+}
+
+/**
+ * Opens a byte stream.
+ *
+ * @example
+ * ```ts
+ * const { stream, done } = await openByteStream(channel, { metadata: { request } });
+ * await stream.send(new TextEncoder().encode("hello"));
+ * await stream.close();
+ * for await (const chunk of stream) console.log(chunk);
+ * await done;
+ * ```
+ */
+export async function openByteStream(
+  channel: Channel,
+  options: OpenByteStreamOptions = {},
+): Promise<ClientByteStream> {
+  const timeoutMs = options.timeoutMs ?? channel.timeoutMs;
+  const headers: http2.OutgoingHttpHeaders = {
+    ...options.metadata,
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+    "user-agent": "jumpstarter-ts",
+  };
+  if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
+  let h2: http2.ClientHttp2Stream;
+  try {
+    h2 = await channel.sessions.request("POST", BYTE_STREAM_PATH, headers, {});
+  } catch (err) {
+    throw new ConnectError(
+      `cannot reach ${formatAddress(channel.address)}: ${describeDialError(err)}`,
+      Code.Unavailable,
+      undefined,
+      undefined,
+      err,
+    );
+  }
+
+  const signal = options.signal;
+  const onAbort = () => h2.close(http2Constants.NGHTTP2_CANCEL);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let expired = false;
+  const deadline = timeoutMs !== undefined
+    ? setTimeout(() => {
+      expired = true;
+      h2.close(http2Constants.NGHTTP2_CANCEL);
+    }, timeoutMs)
+    : undefined;
+
+  let responseHeaders: Headers | undefined;
+  const headersReady = new Promise<Headers>((resolve, reject) => {
+    h2.once("response", (raw) => {
+      responseHeaders = toHeaders(raw);
+      // A trailers-only response carries the status in the headers themselves.
+      const error = raw[":status"] === 200
+        ? findTrailerError(responseHeaders)
+        : new ConnectError(`HTTP status ${raw[":status"]}`, httpStatusCode(raw[":status"]));
+      if (error) reject(error);
+      else resolve(responseHeaders);
+      if (responseHeaders.has("grpc-status") && !h2.writableEnded) {
+        h2.close(http2Constants.NGHTTP2_NO_ERROR);
+      }
+    });
+    h2.once("close", () => reject(closedError(h2, signal, expired ? timeoutMs : undefined)));
+  });
+  headersReady.catch(() => {});
+
+  let trailers: Headers | undefined;
+  h2.once("trailers", (raw) => {
+    trailers = toHeaders(raw);
+    // The status ends the call even if this side is still sending: stop the stream cleanly.
+    if (!h2.writableEnded) h2.close(http2Constants.NGHTTP2_NO_ERROR);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    h2.once("close", () => {
+      clearTimeout(deadline);
+      signal?.removeEventListener("abort", onAbort);
+      const status = trailers ?? responseHeaders;
+      const error = status?.has("grpc-status")
+        ? findTrailerError(status)
+        : closedError(h2, signal, expired ? timeoutMs : undefined);
+      if (error) reject(error);
+      else resolve();
+    });
+  });
+  done.catch(() => {});
+
+  const sessions = channel.sessions;
+  const stream = new ByteStream(readUntilStatus(h2, done), h2, {
+    maxMessageBytes: channel.maxMessageBytes,
+    onRead: () => sessions.notifyResponseByteRead(h2),
+    endSending: () => h2.end(),
+  });
+  return {
+    stream,
+    headers: headersReady,
+    done,
+    cancel: () => h2.close(http2Constants.NGHTTP2_CANCEL),
+  };
+}
+
+// Yields the response body; if the call ended with an error status, the reader gets that error
+// instead of a silent end.
+async function* readUntilStatus(
+  h2: http2.ClientHttp2Stream,
+  done: Promise<void>,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of h2) yield chunk as Uint8Array;
+  } catch (err) {
+    await done; // prefer the server's status over the stream's local error
+    throw err;
+  }
+  await done;
+}
+
+const http2Constants = { NGHTTP2_NO_ERROR: 0, NGHTTP2_CANCEL: 8 } as const;
+
+function closedError(
+  h2: http2.ClientHttp2Stream,
+  signal: AbortSignal | undefined,
+  expiredAfterMs: number | undefined,
+): ConnectError {
+  if (signal?.aborted) return new ConnectError("byte stream cancelled", Code.Canceled);
+  if (expiredAfterMs !== undefined) {
+    return new ConnectError(`deadline of ${expiredAfterMs} ms exceeded`, Code.DeadlineExceeded);
+  }
+  return new ConnectError(
+    `byte stream closed without a status (HTTP/2 code ${h2.rstCode ?? "none"})`,
+    Code.Unavailable,
+  );
+}
+
+function httpStatusCode(status: number | undefined): Code {
+  if (status === 401) return Code.Unauthenticated;
+  if (status === 403) return Code.PermissionDenied;
+  if (status === 404) return Code.Unimplemented;
+  if (status === 429 || status === 502 || status === 503 || status === 504) {
+    return Code.Unavailable;
+  }
+  return Code.Unknown;
+}

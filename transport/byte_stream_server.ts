@@ -1,0 +1,144 @@
+// Serves RouterService.Stream straight on node:http2, bypassing connect-es: the byte path of
+// consoles, port forwards and flashing, where the generic codec costs most of the throughput.
+
+import type * as http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { ByteStream } from "./byte_stream.ts";
+import { FrameDecodeError, FrameTooLargeError } from "./frame_codec.ts";
+import { toHeaders } from "./metadata.ts";
+
+/** The gRPC path of the byte-stream method. */
+export const BYTE_STREAM_PATH = "/jumpstarter.v1.RouterService/Stream";
+
+/** What a byte-stream handler gets for one call. */
+export interface ByteStreamCall {
+  /** The caller's request metadata (lower-case keys; `authorization`, `request`, ...). */
+  readonly metadata: Headers;
+  /** Aborted when the caller cancels, the deadline passes or the server shuts down. */
+  readonly signal: AbortSignal;
+  /** The frames of this call. */
+  readonly stream: ByteStream;
+  /** Sends the response headers (initial metadata) now; later calls are ignored. */
+  sendHeaders(metadata?: Record<string, string>): void;
+}
+
+/** Handles one byte-stream call; returning ends it with OK, throwing with the error's status. */
+export type ByteStreamHandler = (call: ByteStreamCall) => Promise<void>;
+
+/** Limits applied to byte-stream calls. */
+export interface ByteStreamServeOptions {
+  maxMessageBytes: number;
+  shutdownSignal: AbortSignal;
+}
+
+const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?$/;
+
+/**
+ * Runs `handler` for a request on BYTE_STREAM_PATH. Responds with a gRPC status in every case,
+ * so a client never waits on a call the server gave up on.
+ */
+export function serveByteStream(
+  req: http2.Http2ServerRequest,
+  res: http2.Http2ServerResponse,
+  handler: ByteStreamHandler,
+  options: ByteStreamServeOptions,
+): void {
+  const contentType = String(req.headers["content-type"] ?? "");
+  if (!GRPC_CONTENT_TYPE.test(contentType)) {
+    res.writeHead(415, { "content-type": "text/plain" });
+    res.end(`unsupported content type "${contentType}" for ${BYTE_STREAM_PATH}`);
+    return;
+  }
+  const abort = new AbortController();
+  const onShutdown = () =>
+    abort.abort(new ConnectError("server is shutting down", Code.Unavailable));
+  options.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
+  const timeout = parseTimeout(
+    typeof req.headers["grpc-timeout"] === "string" ? req.headers["grpc-timeout"] : null,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const timer = timeout.timeoutMs !== undefined
+    ? setTimeout(
+      () => abort.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded)),
+      timeout.timeoutMs,
+    )
+    : undefined;
+  res.on("close", () => {
+    if (!abort.signal.aborted) {
+      abort.abort(new ConnectError("the caller went away", Code.Canceled));
+    }
+  });
+
+  let headersSent = false;
+  const responseHeaders = { "content-type": "application/grpc+proto" };
+  const sendHeaders = (metadata: Record<string, string> = {}) => {
+    if (headersSent || res.headersSent) return;
+    headersSent = true;
+    res.writeHead(200, { ...metadata, ...responseHeaders });
+  };
+  const stream = new ByteStream(req, {
+    write(chunk) {
+      sendHeaders();
+      return res.write(chunk);
+    },
+    on: (event, listener) => res.on(event, listener),
+    off: (event, listener) => res.off(event, listener),
+    get destroyed() {
+      return res.destroyed;
+    },
+    get writableEnded() {
+      return res.writableEnded;
+    },
+  }, {
+    maxMessageBytes: options.maxMessageBytes,
+    // The server's sending side ends with the status trailers, written below.
+    endSending: () => {},
+  });
+
+  const finish = (error: ConnectError | undefined) => {
+    clearTimeout(timer);
+    options.shutdownSignal.removeEventListener("abort", onShutdown);
+    if (res.destroyed || res.writableEnded) return;
+    const status: Record<string, string> = {};
+    setTrailerStatus(new Headers(), error).forEach((value, key) => (status[key] = value));
+    if (!headersSent && !res.headersSent) {
+      // Trailers-only response: the status travels in the headers.
+      headersSent = true;
+      res.writeHead(200, { ...responseHeaders, ...status });
+    } else {
+      res.addTrailers(status);
+    }
+    res.end();
+    // Whatever the caller still sends after the status is discarded, so its side can finish.
+    req.resume();
+  };
+
+  const call: ByteStreamCall = {
+    metadata: toHeaders(req.headers),
+    signal: abort.signal,
+    stream,
+    sendHeaders,
+  };
+  // A handler that ignores the signal is still ended when the deadline passes.
+  const aborted = new Promise<never>((_, reject) => {
+    abort.signal.addEventListener("abort", () => reject(abort.signal.reason), { once: true });
+  });
+  const running = handler(call);
+  // Once the call is aborted its status is sent; whatever the handler does later is moot.
+  running.catch(() => {});
+  Promise.race([running, aborted]).then(
+    () => finish(undefined),
+    (err) => finish(toConnectError(err)),
+  );
+}
+
+/** Maps what a byte-stream handler threw to the gRPC status sent to the caller. */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof FrameTooLargeError) {
+    return new ConnectError(err.message, Code.ResourceExhausted);
+  }
+  if (err instanceof FrameDecodeError) return new ConnectError(err.message, Code.InvalidArgument);
+  return ConnectError.from(err, Code.Unknown);
+}

@@ -1,0 +1,207 @@
+// Client connections: one HTTP/2 session per channel, shared by connect-es calls and the lean
+// byte-stream path, to `host:port` (TLS by default, plaintext when asked) or a Unix socket.
+
+import type * as http2 from "node:http2";
+import * as net from "node:net";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { type Address, formatAddress, parseAddress } from "./address.ts";
+import { UnreachableError } from "./errors.ts";
+import { readPem } from "./tls_material.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./byte_stream.ts";
+import { FLOW_CONTROL_SETTINGS } from "./flow_control.ts";
+
+/** Client-side TLS. `ca` is PEM text, base64 PEM or a file path. */
+export interface ClientTlsOptions {
+  /** CA to trust instead of the system store. */
+  ca?: string;
+  /** Encrypt but accept any server certificate (upstream's `tls.insecure`). */
+  insecure?: boolean;
+  /** Client certificate and key for servers that require one. */
+  cert?: string;
+  key?: string;
+  /** Name to verify the certificate against, when it differs from the host dialled. */
+  serverName?: string;
+}
+
+/** How to dial. */
+export interface ChannelOptions {
+  /** TLS settings for TCP addresses; `false` dials plaintext HTTP/2. Ignored for Unix sockets. */
+  tls?: ClientTlsOptions | false;
+  /** Deadline applied to every call that sets none of its own. */
+  timeoutMs?: number;
+  /** Largest message sent or accepted, in bytes (default 4 MiB). */
+  maxMessageBytes?: number;
+  /** Ping the server every `intervalMs` (also while idle); give up after `timeoutMs`. */
+  keepalive?: { intervalMs: number; timeoutMs?: number };
+  /** Extra interceptors for connect-es calls. */
+  interceptors?: Interceptor[];
+}
+
+/** A client connection. */
+export interface Channel {
+  readonly address: Address;
+  /** For connect-es clients: `createClient(ExporterService, channel.transport)`. */
+  readonly transport: Transport;
+  /** The shared HTTP/2 session, used by the byte-stream path. */
+  readonly sessions: Http2SessionManager;
+  readonly maxMessageBytes: number;
+  readonly timeoutMs?: number;
+  /** Connects now; rejects with UnreachableError if the endpoint cannot be reached. */
+  connect(): Promise<void>;
+  /** Closes the connection and every call on it. */
+  close(): void;
+}
+
+/**
+ * Creates a channel; nothing is dialled until the first call or `connect()`.
+ *
+ * @example
+ * ```ts
+ * const channel = createChannel("unix:/tmp/exporter.sock");
+ * const exporter = createClient(ExporterService, channel.transport);
+ * ```
+ */
+export function createChannel(target: string | Address, options: ChannelOptions = {}): Channel {
+  const address = typeof target === "string" ? parseAddress(target) : target;
+  const display = formatAddress(address);
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const { baseUrl, nodeOptions } = dialOptions(address, options.tls);
+  const sessions = new Http2SessionManager(baseUrl, {
+    pingIntervalMs: options.keepalive?.intervalMs,
+    pingTimeoutMs: options.keepalive?.timeoutMs,
+    pingIdleConnection: options.keepalive !== undefined,
+  }, { ...nodeOptions, settings: FLOW_CONTROL_SETTINGS });
+  const transport = createGrpcTransport({
+    baseUrl,
+    sessionManager: sessions,
+    readMaxBytes: maxMessageBytes,
+    writeMaxBytes: maxMessageBytes,
+    defaultTimeoutMs: options.timeoutMs,
+    interceptors: [...(options.interceptors ?? []), explainUnreachable(display)],
+  });
+  return {
+    address,
+    transport,
+    sessions,
+    maxMessageBytes,
+    timeoutMs: options.timeoutMs,
+    async connect() {
+      const state = await sessions.connect();
+      if (state === "error") {
+        throw new UnreachableError(display, describeDialError(sessions.error()), {
+          cause: sessions.error(),
+        });
+      }
+    },
+    close() {
+      sessions.abort(new ConnectError("channel closed", Code.Canceled));
+    },
+  };
+}
+
+function dialOptions(
+  address: Address,
+  tlsOptions: ClientTlsOptions | false | undefined,
+): { baseUrl: string; nodeOptions: http2.SecureClientSessionOptions } {
+  if (address.kind === "unix") {
+    const path = address.path;
+    return {
+      baseUrl: "http://localhost",
+      nodeOptions: { createConnection: () => net.connect(path) },
+    };
+  }
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  if (tlsOptions === false) {
+    return { baseUrl: `http://${host}:${address.port}`, nodeOptions: {} };
+  }
+  const tls = tlsOptions ?? {};
+  const nodeOptions: http2.SecureClientSessionOptions = {
+    ALPNProtocols: ["h2"],
+    rejectUnauthorized: !tls.insecure,
+  };
+  if (tls.ca) nodeOptions.ca = readPem(tls.ca, "CA certificate");
+  if (tls.cert) nodeOptions.cert = readPem(tls.cert, "client certificate");
+  if (tls.key) nodeOptions.key = readPem(tls.key, "client key");
+  if (tls.serverName) nodeOptions.servername = tls.serverName;
+  return { baseUrl: `https://${host}:${address.port}`, nodeOptions };
+}
+
+const TLS_TRUST_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_UNTRUSTED",
+]);
+
+/** Says in a user's terms why a connection could not be set up. */
+export function describeDialError(err: unknown): string {
+  const cause = causeChain(err);
+  const code = cause.map((e) => (e as { code?: string }).code).find((c) => c !== undefined);
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused (is the server running and listening there?)";
+    case "ENOENT":
+      return "no socket at that path (is the exporter running?)";
+    case "EACCES":
+      return "permission denied on the socket";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host name not found";
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "ECONNRESET":
+    case "EPIPE":
+      return "connection reset by the server (plaintext client against a TLS server?)";
+    case "CERT_HAS_EXPIRED":
+      return "the server's TLS certificate has expired";
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return "the server's TLS certificate does not name this host (set the server name or fix the certificate)";
+  }
+  if (code !== undefined && TLS_TRUST_CODES.has(code)) {
+    return "the server's TLS certificate is not trusted (give its CA with tls.ca, or use tls.insecure to skip the check)";
+  }
+  const last = cause[cause.length - 1];
+  return last instanceof Error ? last.message : String(last);
+}
+
+function causeChain(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e !== undefined && e !== null && chain.length < 8;) {
+    chain.push(e);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
+function isDialFailure(err: ConnectError): boolean {
+  if (err.code !== Code.Unavailable && err.code !== Code.Internal && err.code !== Code.Unknown) {
+    return false;
+  }
+  return causeChain(err).some((e) => {
+    const code = (e as { code?: string }).code;
+    return typeof code === "string" && (/^E[A-Z]+$/.test(code) || /CERT|TLS/.test(code));
+  });
+}
+
+// connect-es reports a refused connection as "[unavailable] connect ECONNREFUSED ..."; this
+// names the address and the likely fix instead, keeping the ConnectError type and code.
+function explainUnreachable(display: string): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      if (err instanceof ConnectError && isDialFailure(err)) {
+        throw new ConnectError(
+          `cannot reach ${display}: ${describeDialError(err)}`,
+          Code.Unavailable,
+          err.metadata,
+          undefined,
+          err,
+        );
+      }
+      throw err;
+    }
+  };
+}
