@@ -135,11 +135,44 @@ const TLS_TRUST_CODES = new Set([
   "CERT_UNTRUSTED",
 ]);
 
+const MESSAGE_HINTS: [RegExp, string][] = [
+  [/unable to verify|self[- ]signed certificate|unable to get (local )?issuer/i, "UNTRUSTED"],
+  [/certificate has expired/i, "CERT_HAS_EXPIRED"],
+  [/does not match certificate's altnames|altname/i, "ERR_TLS_CERT_ALTNAME_INVALID"],
+  [/\b(E[A-Z]{3,})\b/, ""],
+];
+
+// Error codes are not set on every runtime's errors; the message then carries the same fact.
+function errorCode(chain: unknown[]): string | undefined {
+  for (const e of chain) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  for (const e of chain) {
+    const message = e instanceof Error ? e.message : String(e);
+    for (const [pattern, code] of MESSAGE_HINTS) {
+      const match = message.match(pattern);
+      if (match) return code || match[1];
+    }
+  }
+  return undefined;
+}
+
 /** Says in a user's terms why a connection could not be set up. */
 export function describeDialError(err: unknown): string {
-  const cause = causeChain(err);
-  const code = cause.map((e) => (e as { code?: string }).code).find((c) => c !== undefined);
+  const chain = causeChain(err);
+  const hint = dialProblem(chain);
+  if (hint) return hint;
+  const last = chain[chain.length - 1];
+  return last instanceof Error ? last.message : String(last);
+}
+
+// The explanation of a connection-level failure, or undefined if it is not one.
+function dialProblem(chain: unknown[]): string | undefined {
+  const code = errorCode(chain);
   switch (code) {
+    case undefined:
+      return undefined;
     case "ECONNREFUSED":
       return "connection refused (is the server running and listening there?)";
     case "ENOENT":
@@ -159,11 +192,10 @@ export function describeDialError(err: unknown): string {
     case "ERR_TLS_CERT_ALTNAME_INVALID":
       return "the server's TLS certificate does not name this host (set the server name or fix the certificate)";
   }
-  if (code !== undefined && TLS_TRUST_CODES.has(code)) {
+  if (code === "UNTRUSTED" || TLS_TRUST_CODES.has(code)) {
     return "the server's TLS certificate is not trusted (give its CA with tls.ca, or use tls.insecure to skip the check)";
   }
-  const last = cause[cause.length - 1];
-  return last instanceof Error ? last.message : String(last);
+  return undefined;
 }
 
 function causeChain(err: unknown): unknown[] {
@@ -179,10 +211,7 @@ function isDialFailure(err: ConnectError): boolean {
   if (err.code !== Code.Unavailable && err.code !== Code.Internal && err.code !== Code.Unknown) {
     return false;
   }
-  return causeChain(err).some((e) => {
-    const code = (e as { code?: string }).code;
-    return typeof code === "string" && (/^E[A-Z]+$/.test(code) || /CERT|TLS/.test(code));
-  });
+  return dialProblem(causeChain(err)) !== undefined;
 }
 
 // connect-es reports a refused connection as "[unavailable] connect ECONNREFUSED ..."; this

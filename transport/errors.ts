@@ -1,5 +1,8 @@
 // Transport failures as typed errors with messages that say what to do next.
 
+import { statSync } from "node:fs";
+import { dirname } from "node:path";
+
 /** Base class of every transport failure; `code` is stable for programs to match on. */
 export class TransportError extends Error {
   constructor(readonly code: string, message: string, options?: ErrorOptions) {
@@ -58,7 +61,11 @@ export function listenError(address: string, socketPath: string | undefined, err
       });
     }
     if (code === "ENOENT" || code === "ENOTDIR") {
-      return new SocketPathError(socketPath, "the directory does not exist", { cause: err });
+      // Some read-only file systems (/proc) answer ENOENT even though the directory is there.
+      const reason = isDirectory(dirname(socketPath))
+        ? "cannot create a socket in that directory (not writable)"
+        : `${dirname(socketPath)} is not an existing directory`;
+      return new SocketPathError(socketPath, reason, { cause: err });
     }
   }
   if (code === "EACCES") {
@@ -75,4 +82,12 @@ export function listenError(address: string, socketPath: string | undefined, err
   return new TransportError("ERR_LISTEN", `cannot listen on ${address}: ${message}`, {
     cause: err,
   });
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -189,18 +189,20 @@ export class EnvelopeReader {
     return body;
   }
 
-  // Joins the leading chunks until the first one holds at least `size` bytes.
+  // Joins the leading chunks until the first one holds at least `size` bytes; one splice, so
+  // a peer that sends many tiny chunks costs linear time, not quadratic.
   #coalesce(size: number): void {
-    const joined = new Uint8Array(Math.max(size, 0));
+    const joined = new Uint8Array(size);
     let filled = 0;
+    let used = 0;
     while (filled < size) {
-      const chunk = this.#chunks[0];
+      const chunk = this.#chunks[used];
       const take = Math.min(chunk.length, size - filled);
       joined.set(chunk.subarray(0, take), filled);
       filled += take;
-      if (take === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(take);
+      if (take === chunk.length) used++;
+      else this.#chunks[used] = chunk.subarray(take);
     }
-    this.#chunks.unshift(joined);
+    this.#chunks.splice(0, used, joined);
   }
 }

@@ -3,7 +3,7 @@
 
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { createSecureContext } from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -153,13 +153,36 @@ function secureOptions(tls: ServerTlsOptions): http2.SecureServerOptions {
     options.requestCert = true;
     options.rejectUnauthorized = true;
   }
-  try {
-    // Fails here, not on the first handshake, for unparsable PEM or a key that does not match.
-    createSecureContext(options);
-  } catch (err) {
-    throw new CertificateError("server certificate or key", (err as Error).message, { cause: err });
-  }
+  checkKeyPair(options.cert as string, options.key as string);
   return options;
+}
+
+// Fails at start, not on the first handshake, for unparsable PEM, an expired certificate or a key
+// that does not belong to the certificate.
+function checkKeyPair(certPem: string, keyPem: string): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new CertificateError("server certificate", "not a parsable X.509 PEM certificate", {
+      cause: err,
+    });
+  }
+  let key;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new CertificateError("server key", "not a parsable PEM private key", { cause: err });
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new CertificateError(
+      "server certificate or key",
+      "the key does not match the certificate",
+    );
+  }
+  if (Date.parse(cert.validTo) < Date.now()) {
+    throw new CertificateError("server certificate", `expired on ${cert.validTo}`);
+  }
 }
 
 // A stale socket file from a crashed server is removed; a live one means the address is in use.
