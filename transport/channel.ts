@@ -4,12 +4,12 @@
 import type * as http2 from "node:http2";
 import * as net from "node:net";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { UnreachableError } from "./errors.ts";
 import { readPem } from "./tls_material.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./byte_stream.ts";
-import { FLOW_CONTROL_SETTINGS } from "./flow_control.ts";
+import { ClientSession, type KeepaliveOptions } from "./client_session.ts";
 
 /** Client-side TLS. `ca` is PEM text, base64 PEM or a file path. */
 export interface ClientTlsOptions {
@@ -33,7 +33,9 @@ export interface ChannelOptions {
   /** Largest message sent or accepted, in bytes (default 4 MiB). */
   maxMessageBytes?: number;
   /** Ping the server every `intervalMs` (also while idle); give up after `timeoutMs`. */
-  keepalive?: { intervalMs: number; timeoutMs?: number };
+  keepalive?: KeepaliveOptions;
+  /** Give up dialling after this long (default 20 s). */
+  connectTimeoutMs?: number;
   /** Extra interceptors for connect-es calls. */
   interceptors?: Interceptor[];
 }
@@ -44,7 +46,7 @@ export interface Channel {
   /** For connect-es clients: `createClient(ExporterService, channel.transport)`. */
   readonly transport: Transport;
   /** The shared HTTP/2 session, used by the byte-stream path. */
-  readonly sessions: Http2SessionManager;
+  readonly sessions: ClientSession;
   readonly maxMessageBytes: number;
   readonly timeoutMs?: number;
   /** Connects now; rejects with UnreachableError if the endpoint cannot be reached. */
@@ -67,11 +69,11 @@ export function createChannel(target: string | Address, options: ChannelOptions 
   const display = formatAddress(address);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const { baseUrl, nodeOptions } = dialOptions(address, options.tls);
-  const sessions = new Http2SessionManager(baseUrl, {
-    pingIntervalMs: options.keepalive?.intervalMs,
-    pingTimeoutMs: options.keepalive?.timeoutMs,
-    pingIdleConnection: options.keepalive !== undefined,
-  }, { ...nodeOptions, settings: FLOW_CONTROL_SETTINGS });
+  const sessions = new ClientSession(baseUrl, {
+    nodeOptions,
+    keepalive: options.keepalive,
+    connectTimeoutMs: options.connectTimeoutMs,
+  });
   const transport = createGrpcTransport({
     baseUrl,
     sessionManager: sessions,
@@ -87,15 +89,14 @@ export function createChannel(target: string | Address, options: ChannelOptions 
     maxMessageBytes,
     timeoutMs: options.timeoutMs,
     async connect() {
-      const state = await sessions.connect();
-      if (state === "error") {
-        throw new UnreachableError(display, describeDialError(sessions.error()), {
-          cause: sessions.error(),
-        });
+      try {
+        await sessions.connect();
+      } catch (err) {
+        throw new UnreachableError(display, describeDialError(err), { cause: err });
       }
     },
     close() {
-      sessions.abort(new ConnectError("channel closed", Code.Canceled));
+      sessions.close();
     },
   };
 }

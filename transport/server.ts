@@ -6,13 +6,13 @@ import * as net from "node:net";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { AddressInUseError, CertificateError, listenError, SocketPathError } from "./errors.ts";
 import { readPem } from "./tls_material.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./byte_stream.ts";
 import { BYTE_STREAM_PATH, type ByteStreamHandler, serveByteStream } from "./byte_stream_server.ts";
 import { FLOW_CONTROL_SETTINGS, SESSION_WINDOW_BYTES } from "./flow_control.ts";
+import { createRouteHandler } from "./route_handler.ts";
 
 /** Server-side TLS. Values are PEM text, base64 PEM or file paths. */
 export interface ServerTlsOptions {
@@ -36,6 +36,8 @@ export interface ServeOptions {
   maxMessageBytes?: number;
   /** Ping idle clients every `intervalMs`, drop them if no answer within `timeoutMs`. */
   keepalive?: { intervalMs: number; timeoutMs?: number };
+  /** Told about handler failures other than callers hanging up (default: one line on stderr). */
+  onHandlerError?: (method: string, error: unknown) => void;
   /** File mode of a Unix socket (default 0o660: owner and group). */
   socketMode?: number;
 }
@@ -64,11 +66,12 @@ export async function serve(options: ServeOptions): Promise<GrpcServer> {
     : options.address;
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const shutdown = new AbortController();
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = createRouteHandler({
     routes: options.routes,
     readMaxBytes: maxMessageBytes,
     writeMaxBytes: maxMessageBytes,
     shutdownSignal: shutdown.signal,
+    onError: options.onHandlerError,
   });
   const byteStream = options.byteStream;
   const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
