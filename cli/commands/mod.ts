@@ -1,0 +1,3 @@
+// The commands that every Jumpstarter binary offers.
+export { helpCommand } from "./help.ts";
+export { versionCommand } from "./version.ts";

@@ -1,0 +1,20 @@
+// Entry point of `jmp-controller`, the Jumpstarter server.
+import process from "node:process";
+import { type Group, runProgram } from "./command.ts";
+import { helpCommand, versionCommand } from "./commands/mod.ts";
+
+/** The `jmp-controller` program: its name, summary and command groups. */
+export const jmpController: Group = {
+  name: "jmp-controller",
+  summary: "Jumpstarter controller: leases, tokens and routing for exporters and clients",
+  commands: [helpCommand, versionCommand],
+};
+
+/** Runs `jmp-controller` with `argv` (the arguments after the program name); returns the exit code. */
+export function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  return runProgram(jmpController, argv);
+}
+
+if (import.meta.main) {
+  process.exitCode = await main();
+}
