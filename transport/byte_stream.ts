@@ -14,6 +14,9 @@ import {
 /** The writable half a ByteStream sends on (an HTTP/2 stream or server response). */
 export interface FrameSink {
   write(chunk: Uint8Array): boolean;
+  /** With cork/uncork, a frame's header and payload leave in one vectored write. */
+  cork?(): void;
+  uncork?(): void;
   on(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
   readonly writableEnded?: boolean;
@@ -26,6 +29,8 @@ export interface ByteStreamOptions {
   maxMessageBytes: number;
   /** Called for every chunk received (keepalive bookkeeping). */
   onRead?: () => void;
+  /** Called when the reader stops, early or not: the rest of the input must be drained. */
+  onReadStopped?: () => void;
   /** Half-closes the sending side (client: end the request; server: nothing until status). */
   endSending: () => void;
 }
@@ -62,12 +67,16 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
     this.#reading = true;
     const reader = new EnvelopeReader(this.#options.maxMessageBytes);
     const onRead = this.#options.onRead;
-    for await (const chunk of this.#source) {
-      onRead?.();
-      reader.push(chunk);
-      for (let body = reader.next(); body !== undefined; body = reader.next()) {
-        yield decodeFrameMessage(body);
+    try {
+      for await (const chunk of this.#source) {
+        onRead?.();
+        reader.push(chunk);
+        for (let body = reader.next(); body !== undefined; body = reader.next()) {
+          yield decodeFrameMessage(body);
+        }
       }
+    } finally {
+      this.#options.onReadStopped?.();
     }
     if (reader.buffered > 0) {
       throw new FrameDecodeError(
@@ -97,8 +106,10 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
   async sendFrame(frameType: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
     if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
     const sink = this.#sink;
-    sink.write(encodeFrameHeader(frameType, payload.length));
-    const ready = payload.length === 0 ? true : sink.write(payload);
+    sink.cork?.();
+    let ready = sink.write(encodeFrameHeader(frameType, payload.length));
+    if (payload.length > 0) ready = sink.write(payload);
+    sink.uncork?.();
     if (!ready && !sink.destroyed) await waitForDrain(sink);
   }
 

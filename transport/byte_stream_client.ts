@@ -121,6 +121,7 @@ export async function openByteStream(
   const stream = new ByteStream(readUntilStatus(h2, done), h2, {
     maxMessageBytes: channel.maxMessageBytes,
     onRead: () => sessions.notifyResponseByteRead(h2),
+    onReadStopped: () => h2.resume(),
     endSending: () => h2.end(),
   });
   return {
@@ -138,7 +139,8 @@ async function* readUntilStatus(
   done: Promise<void>,
 ): AsyncGenerator<Uint8Array> {
   try {
-    for await (const chunk of h2) yield chunk as Uint8Array;
+    // Stopping at GOAWAY must not destroy the stream before the server's status arrives.
+    for await (const chunk of h2.iterator({ destroyOnReturn: false })) yield chunk as Uint8Array;
   } catch (err) {
     await done; // prefer the server's status over the stream's local error
     throw err;

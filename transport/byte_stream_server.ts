@@ -77,21 +77,30 @@ export function serveByteStream(
     headersSent = true;
     res.writeHead(200, { ...metadata, ...responseHeaders });
   };
-  const stream = new ByteStream(req, {
+  // Frames go to the HTTP/2 stream itself: the compatibility response adds a layer per write
+  // and cannot cork.
+  const h2 = res.stream;
+  // Stopping at GOAWAY must not destroy the request: that would reset the whole HTTP/2 stream
+  // before the status goes out.
+  const source = req.iterator({ destroyOnReturn: false });
+  const stream = new ByteStream(source, {
     write(chunk) {
       sendHeaders();
-      return res.write(chunk);
+      return h2.write(chunk);
     },
-    on: (event, listener) => res.on(event, listener),
-    off: (event, listener) => res.off(event, listener),
+    cork: () => h2.cork(),
+    uncork: () => h2.uncork(),
+    on: (event, listener) => h2.on(event, listener),
+    off: (event, listener) => h2.off(event, listener),
     get destroyed() {
-      return res.destroyed;
+      return h2.destroyed;
     },
     get writableEnded() {
-      return res.writableEnded;
+      return h2.writableEnded;
     },
   }, {
     maxMessageBytes: options.maxMessageBytes,
+    onReadStopped: () => req.resume(),
     // The server's sending side ends with the status trailers, written below.
     endSending: () => {},
   });

@@ -1,0 +1,82 @@
+// Command-line handling shared by the benchmark peers: `serve --listen ADDR` or
+// `client --target ADDR --mib N --chunk-kib N --unary N`, and the result line they print.
+
+import { parseArgs } from "node:util";
+
+/** What a peer was asked to do. */
+export type PeerCommand =
+  | { mode: "serve"; listen: string }
+  | { mode: "client"; target: string; mib: number; chunkKib: number; unary: number };
+
+/** One client run's result, the same JSON shape every peer prints. */
+export interface PeerResult {
+  bytes: number;
+  seconds: number;
+  mb_per_s: number;
+  unary_p50_ms: number | null;
+  unary_p99_ms: number | null;
+  sha256_ok: boolean;
+}
+
+/** Parses a peer's arguments; exits with a usage line on bad input. */
+export function parsePeerArgs(args: string[], name: string): PeerCommand {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      listen: { type: "string" },
+      target: { type: "string" },
+      mib: { type: "string", default: "64" },
+      "chunk-kib": { type: "string", default: "32" },
+      unary: { type: "string", default: "2000" },
+    },
+  });
+  const usage = `usage: ${name} serve --listen ADDR | client --target ADDR [--mib 64] ` +
+    `[--chunk-kib 32] [--unary 2000]`;
+  if (positionals[0] === "serve" && values.listen) return { mode: "serve", listen: values.listen };
+  if (positionals[0] === "client" && values.target) {
+    return {
+      mode: "client",
+      target: values.target,
+      mib: Number(values.mib),
+      chunkKib: Number(values["chunk-kib"]),
+      unary: Number(values.unary),
+    };
+  }
+  console.error(usage);
+  process.exit(2);
+}
+
+/** p50 and p99 of latencies in milliseconds. */
+export function percentiles(samples: number[]): { p50: number; p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+/** Bulk test data: pseudo-random, so nothing along the way can shortcut constant bytes. */
+export function bulkData(mib: number): Uint8Array {
+  const data = new Uint8Array(mib * 1024 * 1024);
+  let x = 0x9e3779b9;
+  const view = new Uint32Array(data.buffer);
+  for (let i = 0; i < view.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    view[i] = x >>> 0;
+  }
+  return data;
+}
+
+/** Tells the parent the server listens, then waits for stdin to close or SIGTERM. */
+export async function announceAndWait(stop: () => Promise<void>): Promise<void> {
+  console.log("ready");
+  await new Promise<void>((resolve) => {
+    process.stdin.on("end", resolve);
+    process.stdin.on("close", resolve);
+    process.stdin.resume();
+    process.on("SIGTERM", resolve);
+  });
+  await stop();
+  process.exit(0);
+}

@@ -1,0 +1,96 @@
+// Benchmark peer on our transport: serves the lean byte-stream echo (or, with --generic, the
+// connect-es one) plus GetReport, or drives a server with a 64 MiB echo and unary round trips.
+
+import { createHash } from "node:crypto";
+import process from "node:process";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import {
+  ExporterService,
+  FrameType,
+  RouterService,
+  type StreamRequest,
+  StreamRequestSchema,
+} from "../proto/mod.ts";
+import { createChannel, openByteStream, serve } from "../transport/mod.ts";
+import { echoByteStream, interopRoutes } from "../tests/interop/interop_service.ts";
+import {
+  announceAndWait,
+  bulkData,
+  parsePeerArgs,
+  type PeerResult,
+  percentiles,
+} from "./peer_args.ts";
+
+const args = process.argv.slice(2);
+const generic = args.includes("--generic");
+const command = parsePeerArgs(args.filter((a) => a !== "--generic"), "peer_ours.ts");
+
+if (command.mode === "serve") {
+  const server = await serve({
+    address: command.listen,
+    routes: interopRoutes,
+    byteStream: generic ? undefined : echoByteStream,
+    maxMessageBytes: 16 * 1024 * 1024,
+  });
+  await announceAndWait(() => server.close());
+} else {
+  const channel = createChannel(command.target, { tls: false, maxMessageBytes: 16 * 1024 * 1024 });
+  const data = bulkData(command.mib);
+  const chunk = command.chunkKib * 1024;
+  const received: Uint8Array[] = [];
+  const started = performance.now();
+  let bytes = 0;
+  if (generic) {
+    // Both ends on connect-es: the generic path the lean one is measured against.
+    const requests = async function* (): AsyncGenerator<StreamRequest> {
+      for (let i = 0; i < data.length; i += chunk) {
+        yield create(StreamRequestSchema, { payload: data.subarray(i, i + chunk) });
+      }
+      yield create(StreamRequestSchema, { frameType: FrameType.GOAWAY });
+    };
+    for await (const res of createClient(RouterService, channel.transport).stream(requests())) {
+      if (res.frameType === FrameType.GOAWAY) break;
+      received.push(res.payload);
+      bytes += res.payload.length;
+    }
+  } else {
+    const call = await openByteStream(channel);
+    const sending = (async () => {
+      for (let i = 0; i < data.length; i += chunk) {
+        await call.stream.send(data.subarray(i, i + chunk));
+      }
+      await call.stream.close();
+    })();
+    for await (const piece of call.stream) {
+      received.push(piece);
+      bytes += piece.length;
+    }
+    await sending;
+    await call.done;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const digest = (parts: Uint8Array[]) => {
+    const hash = createHash("sha256");
+    for (const part of parts) hash.update(part);
+    return hash.digest("hex");
+  };
+  const client = createClient(ExporterService, channel.transport);
+  const latencies: number[] = [];
+  for (let i = 0; i < command.unary + 50; i++) {
+    const t0 = performance.now();
+    await client.getReport({});
+    if (i >= 50) latencies.push(performance.now() - t0);
+  }
+  const { p50, p99 } = percentiles(latencies);
+  channel.close();
+  const result: PeerResult = {
+    bytes,
+    seconds,
+    mb_per_s: bytes / seconds / 1e6,
+    unary_p50_ms: command.unary > 0 ? p50 : null,
+    unary_p99_ms: command.unary > 0 ? p99 : null,
+    sha256_ok: bytes === data.length && digest(received) === digest([data]),
+  };
+  console.log(JSON.stringify(result));
+}

@@ -1,0 +1,90 @@
+// Benchmark baseline: the same echo as plain node:http2 streams with no gRPC framing at all,
+// the ceiling that any gRPC path on this runtime can approach.
+
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { createHash } from "node:crypto";
+import { existsSync, unlinkSync } from "node:fs";
+import process from "node:process";
+import { parseAddress } from "../transport/mod.ts";
+import { FLOW_CONTROL_SETTINGS, SESSION_WINDOW_BYTES } from "../transport/flow_control.ts";
+import {
+  announceAndWait,
+  bulkData,
+  parsePeerArgs,
+  type PeerResult,
+  percentiles,
+} from "./peer_args.ts";
+
+const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
+
+if (command.mode === "serve") {
+  const server = http2.createServer({ settings: FLOW_CONTROL_SETTINGS });
+  server.on("session", (s) => s.setLocalWindowSize(SESSION_WINDOW_BYTES));
+  server.on("stream", (stream, headers) => {
+    stream.respond({ ":status": 200 });
+    if (headers[":path"] === "/echo") stream.pipe(stream);
+    else stream.on("end", () => stream.end("pong")).resume();
+  });
+  const address = parseAddress(command.listen);
+  if (address.kind === "unix" && existsSync(address.path)) unlinkSync(address.path);
+  await new Promise<void>((resolve) => {
+    if (address.kind === "unix") server.listen(address.path, resolve);
+    else server.listen(address.port, address.host, resolve);
+  });
+  await announceAndWait(() => new Promise((resolve) => server.close(() => resolve())));
+} else {
+  const address = parseAddress(command.target);
+  const session = address.kind === "unix"
+    ? http2.connect("http://localhost", {
+      createConnection: () => net.connect(address.path),
+      settings: FLOW_CONTROL_SETTINGS,
+    })
+    : http2.connect(`http://${address.host}:${address.port}`, { settings: FLOW_CONTROL_SETTINGS });
+  await new Promise((resolve) => session.once("connect", resolve));
+  session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+  const data = bulkData(command.mib);
+  const chunk = command.chunkKib * 1024;
+  const received: Uint8Array[] = [];
+  let bytes = 0;
+  const started = performance.now();
+  const stream = session.request({ ":method": "POST", ":path": "/echo" });
+  const reading = (async () => {
+    for await (const piece of stream) {
+      received.push(piece);
+      bytes += piece.length;
+    }
+  })();
+  for (let i = 0; i < data.length; i += chunk) {
+    if (!stream.write(data.subarray(i, i + chunk))) {
+      await new Promise((resolve) => stream.once("drain", resolve));
+    }
+  }
+  stream.end();
+  await reading;
+  const seconds = (performance.now() - started) / 1000;
+  const latencies: number[] = [];
+  for (let i = 0; i < command.unary + 50; i++) {
+    const t0 = performance.now();
+    const ping = session.request({ ":method": "POST", ":path": "/ping" });
+    ping.end("ping");
+    for await (const _ of ping) { /* read the pong */ }
+    if (i >= 50) latencies.push(performance.now() - t0);
+  }
+  session.close();
+  const digest = (parts: Uint8Array[]) => {
+    const hash = createHash("sha256");
+    for (const part of parts) hash.update(part);
+    return hash.digest("hex");
+  };
+  const { p50, p99 } = percentiles(latencies);
+  const result: PeerResult = {
+    bytes,
+    seconds,
+    mb_per_s: bytes / seconds / 1e6,
+    unary_p50_ms: command.unary > 0 ? p50 : null,
+    unary_p99_ms: command.unary > 0 ? p99 : null,
+    sha256_ok: bytes === data.length && digest(received) === digest([data]),
+  };
+  console.log(JSON.stringify(result));
+}
