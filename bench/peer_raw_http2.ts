@@ -21,7 +21,7 @@ const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
 if (command.mode === "serve") {
   const server = http2.createServer({ settings: FLOW_CONTROL_SETTINGS });
   server.on("session", (s) => s.setLocalWindowSize(SESSION_WINDOW_BYTES));
-  server.on("stream", (stream, headers) => {
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
     stream.respond({ ":status": 200 });
     if (headers[":path"] === "/echo") stream.pipe(stream);
     else stream.on("end", () => stream.end("pong")).resume();
