@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import * as net from "node:net";
 import type { PeerResult } from "./peer_args.ts";
+import { locateBun, pinnedBunVersion } from "../build/compile.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -20,34 +21,46 @@ interface Peer {
   command: (mode: "serve" | "client") => string[];
 }
 
+const BUN = await locateBun();
+
 function denoPeer(script: string, extra: string[] = []): Peer["command"] {
   return (mode) => [process.execPath, "run", "-A", join(HERE, script), mode, ...extra];
 }
 
-const PEERS: Record<string, Peer> = {
-  ours: { name: "ours: lean byte path (connect-es for unary)", command: denoPeer("peer_ours.ts") },
-  generic: {
-    name: "ours: connect-es generic path",
-    command: denoPeer("peer_ours.ts", ["--generic"]),
-  },
-  raw: { name: "raw node:http2 stream copy", command: denoPeer("peer_raw_http2.ts") },
+function bunPeer(script: string): Peer["command"] {
+  return (mode) => [BUN, "run", join(HERE, script), mode];
+}
+
+// Our code runs on Deno in development and on Bun in the compiled binaries: both are measured.
+const PEERS = {
+  ours: { name: "ours on Deno: lean byte path", command: denoPeer("peer_ours.ts") },
+  oursBun: { name: "ours on Bun (binaries): lean byte path", command: bunPeer("peer_ours.ts") },
   grpcio: {
     name: "Python grpcio",
-    command: (mode) => [PYTHON, join(HERE, "grpcio_peer.py"), mode],
+    command: (mode: "serve" | "client") => [PYTHON, join(HERE, "grpcio_peer.py"), mode],
   },
-};
+  raw: { name: "raw node:http2 copy on Deno", command: denoPeer("peer_raw_http2.ts") },
+  rawBun: { name: "raw node:http2 copy on Bun", command: bunPeer("peer_raw_http2.ts") },
+  generic: {
+    name: "ours on Deno: connect-es generic path",
+    command: denoPeer("peer_ours.ts", ["--generic"]),
+  },
+} satisfies Record<string, Peer>;
+type PeerName = keyof typeof PEERS;
 
 interface Scenario {
-  server: keyof typeof PEERS;
-  client: keyof typeof PEERS;
+  server: PeerName;
+  client: PeerName;
 }
 
 const SCENARIOS: Scenario[] = [
   { server: "ours", client: "ours" },
+  { server: "oursBun", client: "oursBun" },
   { server: "grpcio", client: "grpcio" },
   { server: "raw", client: "raw" },
+  { server: "rawBun", client: "rawBun" },
   { server: "generic", client: "generic" },
-  { server: "ours", client: "grpcio" },
+  { server: "oursBun", client: "grpcio" },
 ];
 
 interface Row {
@@ -61,7 +74,9 @@ interface Row {
 
 async function startServer(peer: Peer, listen: string) {
   const [cmd, ...args] = peer.command("serve");
-  const child = spawn(cmd, [...args, "--listen", listen], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(cmd, [...args, "--listen", listen], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (chunk) => {
@@ -70,12 +85,17 @@ async function startServer(peer: Peer, listen: string) {
     });
     child.once("exit", (code) => reject(new Error(`${peer.name} server exited with ${code}`)));
   });
+  let crashed: string | undefined;
+  child.once("exit", (code, signal) => (crashed = `exited early (${signal ?? `code ${code}`})`));
   return {
-    async stop() {
+    /** Stops the server; returns how it failed if it died before being asked to stop. */
+    async stop(): Promise<string | undefined> {
+      if (child.exitCode !== null || child.signalCode !== null) return crashed;
+      child.removeAllListeners("exit");
       const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.stdin.end();
       child.kill("SIGTERM");
       await exited;
+      return undefined;
     },
   };
 }
@@ -157,10 +177,19 @@ try {
       process.stderr.write(`${transport}: ${label} ...`);
       const running = await startServer(server, listen);
       const results: PeerResult[] = [];
+      let problem: string | undefined;
       try {
         for (let i = 0; i < runs; i++) results.push(await runClient(client, listen, mib, unary));
+      } catch (err) {
+        problem = (err as Error).message;
       } finally {
-        await running.stop();
+        const crash = await running.stop();
+        if (crash) problem = `${problem ? `${problem}; ` : ""}server ${crash}`;
+      }
+      if (problem || results.length === 0) {
+        failed = true;
+        process.stderr.write(` FAILED: ${problem ?? "no result"}\n`);
+        if (results.length === 0) continue;
       }
       if (results.some((r) => !r.sha256_ok)) {
         failed = true;
@@ -196,7 +225,7 @@ for (const row of rows) {
   );
 }
 
-const find = (server: string, client: string, transport: string) =>
+const find = (server: PeerName, client: PeerName, transport: string) =>
   rows.find((r) =>
     r.transport === transport &&
     r.scenario === (server === client
@@ -206,32 +235,44 @@ const find = (server: string, client: string, transport: string) =>
 const ratios: Record<string, Record<string, number | null>> = {};
 console.log("");
 for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
-  const ours = find("ours", "ours", transport);
   const grpcio = find("grpcio", "grpcio", transport);
-  const raw = find("raw", "raw", transport);
+  if (!grpcio) continue;
+  for (
+    const [ours, raw, runtime] of [["ours", "raw", "deno"], ["oursBun", "rawBun", "bun"]] as const
+  ) {
+    const mine = find(ours, ours, transport);
+    const baseline = find(raw, raw, transport);
+    if (!mine || !baseline) continue;
+    const r = {
+      throughput_vs_grpcio: mine.mb_per_s / grpcio.mb_per_s,
+      throughput_vs_raw_http2: mine.mb_per_s / baseline.mb_per_s,
+      unary_p50_vs_grpcio: mine.unary_p50_ms && grpcio.unary_p50_ms
+        ? mine.unary_p50_ms / grpcio.unary_p50_ms
+        : null,
+    };
+    ratios[`${transport}/${runtime}`] = r;
+    console.log(
+      `${transport}, ${runtime}: byte stream ${r.throughput_vs_grpcio.toFixed(2)}x grpcio's, ` +
+        `${r.throughput_vs_raw_http2.toFixed(2)}x raw node:http2 on ${runtime}; unary p50 ` +
+        `${r.unary_p50_vs_grpcio?.toFixed(2) ?? "-"}x grpcio's (lower is better)`,
+    );
+  }
   const generic = find("generic", "generic", transport);
-  if (!ours || !grpcio || !raw || !generic) continue;
-  const r = {
-    throughput_vs_grpcio: ours.mb_per_s / grpcio.mb_per_s,
-    throughput_vs_raw_http2: ours.mb_per_s / raw.mb_per_s,
-    throughput_vs_connect_generic: ours.mb_per_s / generic.mb_per_s,
-    unary_p50_vs_grpcio: ours.unary_p50_ms && grpcio.unary_p50_ms
-      ? ours.unary_p50_ms / grpcio.unary_p50_ms
-      : null,
-  };
-  ratios[transport] = r;
-  console.log(
-    `${transport}: byte stream ${r.throughput_vs_grpcio.toFixed(2)}x grpcio, ` +
-      `${r.throughput_vs_raw_http2.toFixed(2)}x raw node:http2, ` +
-      `${r.throughput_vs_connect_generic.toFixed(1)}x connect-es generic; unary p50 ` +
-      `${r.unary_p50_vs_grpcio?.toFixed(2) ?? "-"}x grpcio's (lower is better)`,
-  );
+  const mine = find("ours", "ours", transport);
+  if (generic && mine) {
+    ratios[`${transport}/deno`].throughput_vs_connect_generic = mine.mb_per_s / generic.mb_per_s;
+    console.log(
+      `${transport}: the lean byte path is ${
+        (mine.mb_per_s / generic.mb_per_s).toFixed(1)
+      }x the connect-es generic path`,
+    );
+  }
 }
 
 const results = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, platform: process.platform },
-  runtime: { deno: process.versions.deno ?? null, v8: process.versions.v8 },
+  runtime: { deno: process.versions.deno ?? null, bun: pinnedBunVersion() },
   settings: { mib, chunk_kib: 32, unary_calls: unary, runs_per_scenario: runs },
   rows,
   ratios,
@@ -239,6 +280,6 @@ const results = {
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote ${join("bench", "results.json")}`);
 if (failed) {
-  console.error("error: echoed data did not match what was sent");
+  console.error("error: some runs failed or echoed data that did not match (see above)");
   process.exit(1);
 }

@@ -68,14 +68,12 @@ export function bulkData(mib: number): Uint8Array {
   return data;
 }
 
-/** Tells the parent the server listens, then waits for stdin to close or SIGTERM. */
+/** Tells the parent the server listens, then waits for SIGTERM or SIGINT. */
 export async function announceAndWait(stop: () => Promise<void>): Promise<void> {
   console.log("ready");
   await new Promise<void>((resolve) => {
-    process.stdin.on("end", resolve);
-    process.stdin.on("close", resolve);
-    process.stdin.resume();
     process.on("SIGTERM", resolve);
+    process.on("SIGINT", resolve);
   });
   await stop();
   process.exit(0);

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import process from "node:process";
 import { parseAddress } from "../transport/mod.ts";
-import { FLOW_CONTROL_SETTINGS, SESSION_WINDOW_BYTES } from "../transport/flow_control.ts";
+import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "../transport/flow_control.ts";
 import {
   announceAndWait,
   bulkData,
@@ -20,7 +20,7 @@ const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
 
 if (command.mode === "serve") {
   const server = http2.createServer({ settings: FLOW_CONTROL_SETTINGS });
-  server.on("session", (s) => s.setLocalWindowSize(SESSION_WINDOW_BYTES));
+  server.on("session", widenConnectionWindow);
   server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
     stream.respond({ ":status": 200 });
     if (headers[":path"] === "/echo") stream.pipe(stream);
@@ -42,7 +42,7 @@ if (command.mode === "serve") {
     })
     : http2.connect(`http://${address.host}:${address.port}`, { settings: FLOW_CONTROL_SETTINGS });
   await new Promise((resolve) => session.once("connect", resolve));
-  session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+  widenConnectionWindow(session);
   const data = bulkData(command.mib);
   const chunk = command.chunkKib * 1024;
   const received: Uint8Array[] = [];

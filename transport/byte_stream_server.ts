@@ -82,7 +82,7 @@ export function serveByteStream(
   const h2 = res.stream;
   // Stopping at GOAWAY must not destroy the request: that would reset the whole HTTP/2 stream
   // before the status goes out.
-  const source = req.iterator({ destroyOnReturn: false });
+  const source = res.stream.iterator({ destroyOnReturn: false });
   const stream = new ByteStream(source, {
     write(chunk) {
       sendHeaders();
@@ -100,7 +100,7 @@ export function serveByteStream(
     },
   }, {
     maxMessageBytes: options.maxMessageBytes,
-    onReadStopped: () => req.resume(),
+    onReadStopped: () => res.stream.resume(),
     // The server's sending side ends with the status trailers, written below.
     endSending: () => {},
   });
@@ -120,7 +120,7 @@ export function serveByteStream(
     }
     res.end();
     // Whatever the caller still sends after the status is discarded, so its side can finish.
-    req.resume();
+    res.stream.resume();
   };
 
   const call: ByteStreamCall = {

@@ -1,8 +1,8 @@
 // Client connections: one HTTP/2 session per channel, shared by connect-es calls and the lean
 // byte-stream path, to `host:port` (TLS by default, plaintext when asked) or a Unix socket.
 
-import type * as http2 from "node:http2";
 import * as net from "node:net";
+import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
@@ -68,9 +68,9 @@ export function createChannel(target: string | Address, options: ChannelOptions 
   const address = typeof target === "string" ? parseAddress(target) : target;
   const display = formatAddress(address);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const { baseUrl, nodeOptions } = dialOptions(address, options.tls);
+  const { baseUrl, dial } = dialOptions(address, options.tls);
   const sessions = new ClientSession(baseUrl, {
-    nodeOptions,
+    dial,
     keepalive: options.keepalive,
     connectTimeoutMs: options.connectTimeoutMs,
   });
@@ -104,28 +104,29 @@ export function createChannel(target: string | Address, options: ChannelOptions 
 function dialOptions(
   address: Address,
   tlsOptions: ClientTlsOptions | false | undefined,
-): { baseUrl: string; nodeOptions: http2.SecureClientSessionOptions } {
+): { baseUrl: string; dial: () => net.Socket } {
   if (address.kind === "unix") {
     const path = address.path;
-    return {
-      baseUrl: "http://localhost",
-      nodeOptions: { createConnection: () => net.connect(path) },
-    };
+    return { baseUrl: "http://localhost", dial: () => net.connect(path) };
   }
-  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  const { host, port } = address;
+  const authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
   if (tlsOptions === false) {
-    return { baseUrl: `http://${host}:${address.port}`, nodeOptions: {} };
+    return { baseUrl: `http://${authority}`, dial: () => net.connect(port, host) };
   }
   const tls = tlsOptions ?? {};
-  const nodeOptions: http2.SecureClientSessionOptions = {
+  const options: ConnectionOptions = {
+    host,
+    port,
     ALPNProtocols: ["h2"],
     rejectUnauthorized: !tls.insecure,
+    // SNI takes host names only, not IP literals.
+    servername: tls.serverName ?? (net.isIP(host) ? undefined : host),
   };
-  if (tls.ca) nodeOptions.ca = readPem(tls.ca, "CA certificate");
-  if (tls.cert) nodeOptions.cert = readPem(tls.cert, "client certificate");
-  if (tls.key) nodeOptions.key = readPem(tls.key, "client key");
-  if (tls.serverName) nodeOptions.servername = tls.serverName;
-  return { baseUrl: `https://${host}:${address.port}`, nodeOptions };
+  if (tls.ca) options.ca = readPem(tls.ca, "CA certificate");
+  if (tls.cert) options.cert = readPem(tls.cert, "client certificate");
+  if (tls.key) options.key = readPem(tls.key, "client key");
+  return { baseUrl: `https://${authority}`, dial: () => tlsConnect(options) };
 }
 
 const TLS_TRUST_CODES = new Set([

@@ -3,8 +3,9 @@
 // open their streams here.
 
 import * as http2 from "node:http2";
+import type * as net from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { FLOW_CONTROL_SETTINGS, SESSION_WINDOW_BYTES } from "./flow_control.ts";
+import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "./flow_control.ts";
 
 /** Keepalive: ping every `intervalMs`, drop the connection if no answer within `timeoutMs`. */
 export interface KeepaliveOptions {
@@ -14,8 +15,8 @@ export interface KeepaliveOptions {
 
 /** How the session dials. */
 export interface ClientSessionOptions {
-  /** Passed to `http2.connect` (TLS options, `createConnection` for Unix sockets). */
-  nodeOptions: http2.SecureClientSessionOptions;
+  /** Opens the byte connection (TCP, TLS or Unix socket) a session runs on. */
+  dial: () => net.Socket;
   keepalive?: KeepaliveOptions;
   /** Gives up dialling after this long (default 20 s). */
   connectTimeoutMs?: number;
@@ -43,6 +44,7 @@ export class ClientSession {
   readonly authority: string;
   readonly #options: ClientSessionOptions;
   #current: Promise<http2.ClientHttp2Session> | undefined;
+  #socket: net.Socket | undefined;
   #closed = false;
 
   constructor(authority: string, options: ClientSessionOptions) {
@@ -85,12 +87,20 @@ export class ClientSession {
     this.#closed = true;
     const current = this.#current;
     this.#current = undefined;
+    // Closing the socket ourselves skips the GOAWAY frame: Deno 2.9's nghttp2 binding can abort
+    // the *server* process while it processes a GOAWAY (denoland/deno#36788), and a client that
+    // is leaving has nothing to negotiate anyway.
+    this.#socket?.destroy();
+    this.#socket = undefined;
     current?.then((session) => session.destroy(), () => {});
   }
 
   #dial(): Promise<http2.ClientHttp2Session> {
+    const socket = this.#options.dial();
+    socket.on("error", () => {}); // reported through the session
+    this.#socket = socket;
     const session = http2.connect(this.authority, {
-      ...this.#options.nodeOptions,
+      createConnection: () => socket,
       settings: FLOW_CONTROL_SETTINGS,
     });
     // Errors also surface on the streams that use the session; this listener only keeps an
@@ -110,11 +120,7 @@ export class ClientSession {
       }, timeoutMs);
       session.once("connect", () => {
         clearTimeout(timer);
-        try {
-          session.setLocalWindowSize(SESSION_WINDOW_BYTES);
-        } catch {
-          // Not every runtime implements it; the per-stream window still applies.
-        }
+        widenConnectionWindow(session);
         if (this.#options.keepalive) startKeepalive(session, this.#options.keepalive);
         resolve(session);
       });

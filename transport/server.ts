@@ -11,7 +11,7 @@ import { AddressInUseError, CertificateError, listenError, SocketPathError } fro
 import { readPem } from "./tls_material.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./byte_stream.ts";
 import { BYTE_STREAM_PATH, type ByteStreamHandler, serveByteStream } from "./byte_stream_server.ts";
-import { FLOW_CONTROL_SETTINGS, SESSION_WINDOW_BYTES } from "./flow_control.ts";
+import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "./flow_control.ts";
 import { createRouteHandler } from "./route_handler.ts";
 
 /** Server-side TLS. Values are PEM text, base64 PEM or file paths. */
@@ -95,7 +95,7 @@ export async function serve(options: ServeOptions): Promise<GrpcServer> {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", () => {}); // a broken peer must not take the server down
-    widenSessionWindow(session);
+    widenConnectionWindow(session);
   });
   const pinger = options.keepalive ? startPinging(sessions, options.keepalive) : undefined;
 
@@ -212,14 +212,6 @@ async function prepareSocketPath(path: string, display: string): Promise<void> {
     unlinkSync(path);
   } catch (err) {
     throw listenError(display, path, err);
-  }
-}
-
-function widenSessionWindow(session: http2.Http2Session): void {
-  try {
-    session.setLocalWindowSize(SESSION_WINDOW_BYTES);
-  } catch {
-    // Not every runtime implements it; the stream window from the settings still applies.
   }
 }
 
