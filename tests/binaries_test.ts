@@ -20,6 +20,7 @@ import {
   type Target,
 } from "../build/compile.ts";
 import { VERSION } from "../cli/version.ts";
+import { ignoreUnlessInstalled } from "./fixtures/optional_tools.ts";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "jmp-binaries-"));
 globalThis.addEventListener("unload", () => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -212,7 +213,7 @@ Deno.test({
   name: `linux-arm64 binaries run under qemu-aarch64${
     QEMU_MISSING ? ` (ignored: ${QEMU_MISSING})` : ""
   }`,
-  ignore: QEMU_MISSING !== undefined,
+  ignore: ignoreUnlessInstalled(QEMU_MISSING),
   async fn() {
     for (const b of await arm64Binaries()) {
       checkVersion(b.path, b.name, BUN, "linux-arm64");

@@ -3,12 +3,14 @@
 // them to a writable without going through the generic protobuf codec.
 
 import {
-  decodeFrameMessage,
+  decodeFramePieces,
   encodeFrameHeader,
   EnvelopeReader,
   type Frame,
   FrameDecodeError,
+  type FramePieces,
   FrameType,
+  joinViews,
 } from "./frame_codec.ts";
 
 /** The writable half a ByteStream sends on (an HTTP/2 stream or server response). */
@@ -63,6 +65,25 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
 
   /** Every frame the peer sends, including PING and GOAWAY; ends when the peer ends its side. */
   async *frames(): AsyncGenerator<Frame> {
+    for await (const { frameType, payload } of this.#pieces()) {
+      yield { frameType, payload: joinViews(payload) };
+    }
+  }
+
+  /** Payload bytes of DATA frames until GOAWAY or the end of the peer's side. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for await (const frame of this.#pieces()) {
+      if (frame.frameType === FrameType.DATA) {
+        // A message that spanned network chunks comes out as several views, not one copy.
+        for (const piece of frame.payload) if (piece.length > 0) yield piece;
+      } else if (frame.frameType === FrameType.GOAWAY) {
+        return;
+      }
+      // PING, RST_STREAM and unknown types carry nothing for the reader.
+    }
+  }
+
+  async *#pieces(): AsyncGenerator<FramePieces> {
     if (this.#reading) throw new Error("a byte stream can be read only once");
     this.#reading = true;
     const reader = new EnvelopeReader(this.#options.maxMessageBytes);
@@ -72,7 +93,7 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
         onRead?.();
         reader.push(chunk);
         for (let body = reader.next(); body !== undefined; body = reader.next()) {
-          yield decodeFrameMessage(body);
+          yield decodeFramePieces(body);
         }
       }
     } finally {
@@ -82,18 +103,6 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
       throw new FrameDecodeError(
         `stream ended inside a message (${reader.buffered} bytes left over)`,
       );
-    }
-  }
-
-  /** Payload bytes of DATA frames until GOAWAY or the end of the peer's side. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    for await (const frame of this.frames()) {
-      if (frame.frameType === FrameType.DATA) {
-        if (frame.payload.length > 0) yield frame.payload;
-      } else if (frame.frameType === FrameType.GOAWAY) {
-        return;
-      }
-      // PING, RST_STREAM and unknown types carry nothing for the reader.
     }
   }
 

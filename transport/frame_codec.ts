@@ -95,47 +95,115 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return out;
 }
 
-/** Decodes the protobuf body of a StreamRequest/StreamResponse; unknown fields are skipped. */
-export function decodeFrameMessage(body: Uint8Array): Frame {
-  let frameType = 0;
-  let payload: Uint8Array = EMPTY;
-  let pos = 0;
-  const readVarint = (): number => {
+/** A decoded message whose payload is a list of views, as it lay across network chunks. */
+export interface FramePieces {
+  frameType: number;
+  payload: Uint8Array[];
+}
+
+// Reads bytes across the segments of one message without joining them.
+class SegmentCursor {
+  readonly #segments: Uint8Array[];
+  #index = 0;
+  #offset = 0;
+
+  constructor(segments: Uint8Array[]) {
+    this.#segments = segments;
+    this.#settle();
+  }
+
+  get done(): boolean {
+    return this.#index >= this.#segments.length;
+  }
+
+  byte(what: string): number {
+    if (this.done) throw new FrameDecodeError(`truncated ${what}`);
+    const value = this.#segments[this.#index][this.#offset++];
+    this.#settle();
+    return value;
+  }
+
+  varint(): number {
     let result = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
-      if (pos >= body.length) throw new FrameDecodeError("truncated varint");
-      const byte = body[pos++];
+      const byte = this.byte("varint");
       result += (byte & 0x7f) * scale;
       if (byte < 0x80) return result;
       scale *= 128;
     }
     throw new FrameDecodeError("varint too long");
-  };
-  while (pos < body.length) {
-    const tag = readVarint();
+  }
+
+  /** Returns the next `length` bytes as views; `keep` false just skips them. */
+  take(length: number, what: string, keep: boolean): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    while (length > 0) {
+      if (this.done) throw new FrameDecodeError(`truncated ${what}`);
+      const segment = this.#segments[this.#index];
+      const n = Math.min(length, segment.length - this.#offset);
+      if (keep) views.push(segment.subarray(this.#offset, this.#offset + n));
+      this.#offset += n;
+      length -= n;
+      this.#settle();
+    }
+    return views;
+  }
+
+  #settle(): void {
+    while (
+      this.#index < this.#segments.length && this.#offset >= this.#segments[this.#index].length
+    ) {
+      this.#index++;
+      this.#offset = 0;
+    }
+  }
+}
+
+/**
+ * Decodes the protobuf body of a StreamRequest/StreamResponse given as segments; the payload
+ * stays a list of views into them. Unknown fields are skipped.
+ */
+export function decodeFramePieces(body: Uint8Array[]): FramePieces {
+  let frameType = 0;
+  let payload: Uint8Array[] = [];
+  const cursor = new SegmentCursor(body);
+  while (!cursor.done) {
+    const tag = cursor.varint();
     const field = Math.floor(tag / 8);
     const wireType = tag & 7;
     if (wireType === 0) {
-      const value = readVarint();
+      const value = cursor.varint();
       if (field === 2) frameType = value;
     } else if (wireType === 2) {
-      const length = readVarint();
-      if (pos + length > body.length) {
-        throw new FrameDecodeError("truncated length-delimited field");
-      }
-      if (field === 1) payload = body.subarray(pos, pos + length);
-      pos += length;
-    } else if (wireType === 1) {
-      pos += 8;
-    } else if (wireType === 5) {
-      pos += 4;
+      const length = cursor.varint();
+      const views = cursor.take(length, "length-delimited field", field === 1);
+      if (field === 1) payload = views;
+    } else if (wireType === 1 || wireType === 5) {
+      cursor.take(wireType === 1 ? 8 : 4, "fixed-width field", false);
     } else {
       throw new FrameDecodeError(`unsupported wire type ${wireType} in field ${field}`);
     }
-    if (pos > body.length) throw new FrameDecodeError("truncated fixed-width field");
   }
   return { frameType, payload };
+}
+
+/** Joins views into one array; a single view is returned as it is. */
+export function joinViews(views: Uint8Array[]): Uint8Array {
+  if (views.length === 1) return views[0];
+  const out = new Uint8Array(views.reduce((n, v) => n + v.length, 0));
+  let offset = 0;
+  for (const view of views) {
+    out.set(view, offset);
+    offset += view.length;
+  }
+  return out;
+}
+
+/** Decodes the protobuf body of a StreamRequest/StreamResponse; unknown fields are skipped. */
+export function decodeFrameMessage(body: Uint8Array): Frame {
+  const { frameType, payload } = decodeFramePieces([body]);
+  return { frameType, payload: joinViews(payload) };
 }
 
 /**
@@ -163,46 +231,52 @@ export class EnvelopeReader {
     return this.#buffered;
   }
 
-  /** Returns the next complete message body, or undefined if more bytes are needed. */
-  next(): Uint8Array | undefined {
+  /**
+   * Returns the next complete message body as views of the received chunks (one view when it
+   * lay in one chunk), or undefined if more bytes are needed. Nothing is copied.
+   */
+  next(): Uint8Array[] | undefined {
     if (this.#buffered < 5) return undefined;
-    let head = this.#chunks[0];
-    if (head.length < 5) {
-      this.#coalesce(5);
-      head = this.#chunks[0];
-    }
-    if (head[0] !== 0) {
+    const prefix = this.#peek(5);
+    if (prefix[0] !== 0) {
       throw new FrameDecodeError("compressed messages are not supported on byte streams");
     }
-    const length = ((head[1] << 24) >>> 0) + (head[2] << 16) + (head[3] << 8) + head[4];
+    const length = ((prefix[1] << 24) >>> 0) + (prefix[2] << 16) + (prefix[3] << 8) + prefix[4];
     if (length > this.#maxMessageBytes) throw new FrameTooLargeError(length, this.#maxMessageBytes);
-    const total = 5 + length;
-    if (this.#buffered < total) return undefined;
-    if (head.length < total) {
-      this.#coalesce(total);
-      head = this.#chunks[0];
-    }
-    const body = head.subarray(5, total);
-    if (head.length === total) this.#chunks.shift();
-    else this.#chunks[0] = head.subarray(total);
-    this.#buffered -= total;
-    return body;
+    if (this.#buffered < 5 + length) return undefined;
+    this.#take(5);
+    return this.#take(length);
   }
 
-  // Joins the leading chunks until the first one holds at least `size` bytes; one splice, so
-  // a peer that sends many tiny chunks costs linear time, not quadratic.
-  #coalesce(size: number): void {
-    const joined = new Uint8Array(size);
-    let filled = 0;
-    let used = 0;
-    while (filled < size) {
-      const chunk = this.#chunks[used];
-      const take = Math.min(chunk.length, size - filled);
-      joined.set(chunk.subarray(0, take), filled);
-      filled += take;
-      if (take === chunk.length) used++;
-      else this.#chunks[used] = chunk.subarray(take);
+  #peek(size: number): number[] {
+    const bytes: number[] = [];
+    for (const chunk of this.#chunks) {
+      for (let i = 0; i < chunk.length && bytes.length < size; i++) bytes.push(chunk[i]);
+      if (bytes.length === size) break;
     }
-    this.#chunks.splice(0, used, joined);
+    return bytes;
+  }
+
+  // Removes `size` bytes from the front as views; one splice, so a peer that sends many tiny
+  // chunks costs linear time, not quadratic.
+  #take(size: number): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    let used = 0;
+    let left = size;
+    while (left > 0) {
+      const chunk = this.#chunks[used];
+      if (chunk.length <= left) {
+        views.push(chunk);
+        left -= chunk.length;
+        used++;
+      } else {
+        views.push(chunk.subarray(0, left));
+        this.#chunks[used] = chunk.subarray(left);
+        left = 0;
+      }
+    }
+    this.#chunks.splice(0, used);
+    this.#buffered -= size;
+    return views;
   }
 }

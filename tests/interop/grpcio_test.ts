@@ -17,6 +17,7 @@ import {
 } from "../../transport/mod.ts";
 import { makeTestCerts } from "../fixtures/certs.ts";
 import { echoByteStream, INTEROP_ERROR, INTEROP_REPORT, interopRoutes } from "./interop_service.ts";
+import { ignoreUnlessInstalled } from "../fixtures/optional_tools.ts";
 
 const PYTHON = "/usr/bin/python3";
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -250,7 +251,7 @@ const skipNote = missing ? ` (ignored: ${missing})` : "";
 for (const transport of TRANSPORTS) {
   Deno.test({
     name: `Python grpcio calls our server over ${transport.name}${skipNote}`,
-    ignore: missing !== undefined,
+    ignore: ignoreUnlessInstalled(missing),
     async fn() {
       assert.ok(
         existsSync(join(GOOGLE_PROTO_DIR, "google/rpc/status.proto")),
@@ -291,7 +292,7 @@ for (const transport of TRANSPORTS) {
 
 Deno.test({
   name: `grpcio client reports a failed connection in one line${skipNote}`,
-  ignore: missing !== undefined,
+  ignore: ignoreUnlessInstalled(missing),
   async fn() {
     const dir = socketDir();
     try {
