@@ -34,7 +34,6 @@ export class FrameTooLargeError extends Error {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 
 function varintLength(value: number): number {
   let n = 1;
