@@ -35,12 +35,13 @@ if (command.mode === "serve") {
   await announceAndWait(() => new Promise((resolve) => server.close(() => resolve())));
 } else {
   const address = parseAddress(command.target);
-  const session = address.kind === "unix"
-    ? http2.connect("http://localhost", {
-      createConnection: () => net.connect(address.path),
-      settings: FLOW_CONTROL_SETTINGS,
-    })
-    : http2.connect(`http://${address.host}:${address.port}`, { settings: FLOW_CONTROL_SETTINGS });
+  const socket = address.kind === "unix"
+    ? net.connect(address.path)
+    : net.connect(address.port, address.host);
+  const session = http2.connect("http://localhost", {
+    createConnection: () => socket,
+    settings: FLOW_CONTROL_SETTINGS,
+  });
   await new Promise((resolve) => session.once("connect", resolve));
   widenConnectionWindow(session);
   const data = bulkData(command.mib);
@@ -71,7 +72,10 @@ if (command.mode === "serve") {
     for await (const _ of ping) { /* read the pong */ }
     if (i >= 50) latencies.push(performance.now() - t0);
   }
-  session.close();
+  // Like our client: close the socket, not the session, so no GOAWAY reaches a Deno server
+  // (see docs/transport.md).
+  socket.destroy();
+  session.destroy();
   const digest = (parts: Uint8Array[]) => {
     const hash = createHash("sha256");
     for (const part of parts) hash.update(part);

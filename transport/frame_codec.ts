@@ -34,7 +34,6 @@ export class FrameTooLargeError extends Error {
   }
 }
 
-
 function varintLength(value: number): number {
   let n = 1;
   while (value >= 0x80) {
