@@ -1,6 +1,7 @@
 // Command-line handling shared by the benchmark peers: `serve --listen ADDR` or
 // `client --target ADDR --mib N --chunk-kib N --unary N`, and the result line they print.
 
+import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 
 /** What a peer was asked to do. */
@@ -47,11 +48,39 @@ export function parsePeerArgs(args: string[], name: string): PeerCommand {
   process.exit(2);
 }
 
-/** p50 and p99 of latencies in milliseconds. */
-export function percentiles(samples: number[]): { p50: number; p99: number } {
+function percentiles(samples: number[]): { p50: number | null; p99: number | null } {
+  if (samples.length === 0) return { p50: null, p99: null };
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   return { p50: at(0.5), p99: at(0.99) };
+}
+
+function sha256(parts: Uint8Array[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part);
+  return hash.digest("hex");
+}
+
+/**
+ * Builds a client's result: throughput of the echo, unary percentiles, and whether the bytes
+ * that came back are the ones sent (checked after timing, so hashing does not skew it).
+ */
+export function clientResult(
+  sent: Uint8Array,
+  received: Uint8Array[],
+  seconds: number,
+  latenciesMs: number[],
+): PeerResult {
+  const bytes = received.reduce((n, part) => n + part.length, 0);
+  const { p50, p99 } = percentiles(latenciesMs);
+  return {
+    bytes,
+    seconds,
+    mb_per_s: bytes / seconds / 1e6,
+    unary_p50_ms: p50,
+    unary_p99_ms: p99,
+    sha256_ok: bytes === sent.length && sha256(received) === sha256([sent]),
+  };
 }
 
 /** Bulk test data: pseudo-random, so nothing along the way can shortcut constant bytes. */

@@ -1,7 +1,6 @@
 // Benchmark peer on our transport: serves the lean byte-stream echo (or, with --generic, the
 // connect-es one) plus GetReport, or drives a server with a 64 MiB echo and unary round trips.
 
-import { createHash } from "node:crypto";
 import process from "node:process";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
@@ -14,13 +13,7 @@ import {
 } from "../proto/mod.ts";
 import { createChannel, openByteStream, serve } from "../transport/mod.ts";
 import { echoByteStream, interopRoutes } from "../tests/interop/interop_service.ts";
-import {
-  announceAndWait,
-  bulkData,
-  parsePeerArgs,
-  type PeerResult,
-  percentiles,
-} from "./peer_args.ts";
+import { announceAndWait, bulkData, clientResult, parsePeerArgs } from "./peer_args.ts";
 
 const args = process.argv.slice(2);
 const generic = args.includes("--generic");
@@ -40,7 +33,6 @@ if (command.mode === "serve") {
   const chunk = command.chunkKib * 1024;
   const received: Uint8Array[] = [];
   const started = performance.now();
-  let bytes = 0;
   if (generic) {
     // Both ends on connect-es: the generic path the lean one is measured against.
     const requests = async function* (): AsyncGenerator<StreamRequest> {
@@ -52,7 +44,6 @@ if (command.mode === "serve") {
     for await (const res of createClient(RouterService, channel.transport).stream(requests())) {
       if (res.frameType === FrameType.GOAWAY) break;
       received.push(res.payload);
-      bytes += res.payload.length;
     }
   } else {
     const call = await openByteStream(channel);
@@ -64,17 +55,11 @@ if (command.mode === "serve") {
     })();
     for await (const piece of call.stream) {
       received.push(piece);
-      bytes += piece.length;
     }
     await sending;
     await call.done;
   }
   const seconds = (performance.now() - started) / 1000;
-  const digest = (parts: Uint8Array[]) => {
-    const hash = createHash("sha256");
-    for (const part of parts) hash.update(part);
-    return hash.digest("hex");
-  };
   const client = createClient(ExporterService, channel.transport);
   const latencies: number[] = [];
   for (let i = 0; i < command.unary + 50; i++) {
@@ -82,15 +67,7 @@ if (command.mode === "serve") {
     await client.getReport({});
     if (i >= 50) latencies.push(performance.now() - t0);
   }
-  const { p50, p99 } = percentiles(latencies);
   channel.close();
-  const result: PeerResult = {
-    bytes,
-    seconds,
-    mb_per_s: bytes / seconds / 1e6,
-    unary_p50_ms: command.unary > 0 ? p50 : null,
-    unary_p99_ms: command.unary > 0 ? p99 : null,
-    sha256_ok: bytes === data.length && digest(received) === digest([data]),
-  };
+  const result = clientResult(data, received, seconds, latencies);
   console.log(JSON.stringify(result));
 }

@@ -3,18 +3,11 @@
 
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { createHash } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import process from "node:process";
 import { parseAddress } from "../transport/mod.ts";
 import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "../transport/flow_control.ts";
-import {
-  announceAndWait,
-  bulkData,
-  parsePeerArgs,
-  type PeerResult,
-  percentiles,
-} from "./peer_args.ts";
+import { announceAndWait, bulkData, clientResult, parsePeerArgs } from "./peer_args.ts";
 
 const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
 
@@ -47,13 +40,11 @@ if (command.mode === "serve") {
   const data = bulkData(command.mib);
   const chunk = command.chunkKib * 1024;
   const received: Uint8Array[] = [];
-  let bytes = 0;
   const started = performance.now();
   const stream = session.request({ ":method": "POST", ":path": "/echo" });
   const reading = (async () => {
     for await (const piece of stream) {
       received.push(piece);
-      bytes += piece.length;
     }
   })();
   for (let i = 0; i < data.length; i += chunk) {
@@ -76,19 +67,6 @@ if (command.mode === "serve") {
   // (see docs/transport.md).
   socket.destroy();
   session.destroy();
-  const digest = (parts: Uint8Array[]) => {
-    const hash = createHash("sha256");
-    for (const part of parts) hash.update(part);
-    return hash.digest("hex");
-  };
-  const { p50, p99 } = percentiles(latencies);
-  const result: PeerResult = {
-    bytes,
-    seconds,
-    mb_per_s: bytes / seconds / 1e6,
-    unary_p50_ms: command.unary > 0 ? p50 : null,
-    unary_p99_ms: command.unary > 0 ? p99 : null,
-    sha256_ok: bytes === data.length && digest(received) === digest([data]),
-  };
+  const result = clientResult(data, received, seconds, latencies);
   console.log(JSON.stringify(result));
 }
