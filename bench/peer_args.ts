@@ -55,32 +55,39 @@ function percentiles(samples: number[]): { p50: number | null; p99: number | nul
   return { p50: at(0.5), p99: at(0.99) };
 }
 
-function sha256(parts: Uint8Array[]): string {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(part);
-  return hash.digest("hex");
-}
-
 /**
- * Builds a client's result: throughput of the echo, unary percentiles, and whether the bytes
- * that came back are the ones sent (checked after timing, so hashing does not skew it).
+ * Checks an echo the way a consumer uses the bytes: each received piece is hashed as it
+ * arrives (as the Python peer does), and nothing is kept.
  */
-export function clientResult(
-  sent: Uint8Array,
-  received: Uint8Array[],
-  seconds: number,
-  latenciesMs: number[],
-): PeerResult {
-  const bytes = received.reduce((n, part) => n + part.length, 0);
-  const { p50, p99 } = percentiles(latenciesMs);
-  return {
-    bytes,
-    seconds,
-    mb_per_s: bytes / seconds / 1e6,
-    unary_p50_ms: p50,
-    unary_p99_ms: p99,
-    sha256_ok: bytes === sent.length && sha256(received) === sha256([sent]),
-  };
+export class EchoCheck {
+  readonly #expected: string;
+  readonly #hash = createHash("sha256");
+  readonly #size: number;
+  #bytes = 0;
+
+  constructor(sent: Uint8Array) {
+    this.#expected = createHash("sha256").update(sent).digest("hex");
+    this.#size = sent.length;
+  }
+
+  /** Takes one received piece. */
+  update(piece: Uint8Array): void {
+    this.#hash.update(piece);
+    this.#bytes += piece.length;
+  }
+
+  /** The run's result line. */
+  result(seconds: number, latenciesMs: number[]): PeerResult {
+    const { p50, p99 } = percentiles(latenciesMs);
+    return {
+      bytes: this.#bytes,
+      seconds,
+      mb_per_s: this.#bytes / seconds / 1e6,
+      unary_p50_ms: p50,
+      unary_p99_ms: p99,
+      sha256_ok: this.#bytes === this.#size && this.#hash.digest("hex") === this.#expected,
+    };
+  }
 }
 
 /** Bulk test data: pseudo-random, so nothing along the way can shortcut constant bytes. */

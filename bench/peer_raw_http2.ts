@@ -7,7 +7,7 @@ import { existsSync, unlinkSync } from "node:fs";
 import process from "node:process";
 import { parseAddress } from "../transport/mod.ts";
 import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "../transport/flow_control.ts";
-import { announceAndWait, bulkData, clientResult, parsePeerArgs } from "./peer_args.ts";
+import { announceAndWait, bulkData, EchoCheck, parsePeerArgs } from "./peer_args.ts";
 
 const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
 
@@ -39,12 +39,12 @@ if (command.mode === "serve") {
   widenConnectionWindow(session);
   const data = bulkData(command.mib);
   const chunk = command.chunkKib * 1024;
-  const received: Uint8Array[] = [];
+  const check = new EchoCheck(data);
   const started = performance.now();
   const stream = session.request({ ":method": "POST", ":path": "/echo" });
   const reading = (async () => {
     for await (const piece of stream) {
-      received.push(piece);
+      check.update(piece);
     }
   })();
   for (let i = 0; i < data.length; i += chunk) {
@@ -67,6 +67,6 @@ if (command.mode === "serve") {
   // (see docs/transport.md).
   socket.destroy();
   session.destroy();
-  const result = clientResult(data, received, seconds, latencies);
+  const result = check.result(seconds, latencies);
   console.log(JSON.stringify(result));
 }

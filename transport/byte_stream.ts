@@ -2,9 +2,9 @@
 // side: reads gRPC-enveloped StreamRequest/StreamResponse messages from a readable and writes
 // them to a writable without going through the generic protobuf codec.
 
+import { type FrameSink, FrameWriter } from "./frame_writer.ts";
 import {
   decodeFramePieces,
-  encodeFrameHeader,
   EnvelopeReader,
   type Frame,
   FrameDecodeError,
@@ -12,18 +12,6 @@ import {
   FrameType,
   joinViews,
 } from "./frame_codec.ts";
-
-/** The writable half a ByteStream sends on (an HTTP/2 stream or server response). */
-export interface FrameSink {
-  write(chunk: Uint8Array): boolean;
-  /** With cork/uncork, a frame's header and payload leave in one vectored write. */
-  cork?(): void;
-  uncork?(): void;
-  on(event: "drain" | "close", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
-  readonly writableEnded?: boolean;
-  readonly destroyed?: boolean;
-}
 
 /** Options shared by both ends. */
 export interface ByteStreamOptions {
@@ -54,6 +42,7 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
   readonly #source: AsyncIterable<Uint8Array>;
   readonly #sink: FrameSink;
   readonly #options: ByteStreamOptions;
+  readonly #writer: FrameWriter;
   #sendingClosed = false;
   #reading = false;
 
@@ -61,6 +50,7 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
     this.#source = source;
     this.#sink = sink;
     this.#options = options;
+    this.#writer = new FrameWriter(sink);
   }
 
   /** Every frame the peer sends, including PING and GOAWAY; ends when the peer ends its side. */
@@ -106,27 +96,27 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Sends bytes as one DATA frame; resolves once the transport can take more. */
+  /**
+   * Sends bytes as DATA; resolves once the transport can take more. Bytes sent in a burst may
+   * travel together in one message; the peer sees the same byte sequence.
+   */
   send(payload: Uint8Array): Promise<void> {
-    return this.sendFrame(FrameType.DATA, payload);
+    if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
+    return this.#writer.data(payload);
   }
 
-  /** Sends one frame of any type. */
-  async sendFrame(frameType: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
+  /** Sends one frame of any type, after the bytes already sent. */
+  sendFrame(frameType: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
+    if (frameType === FrameType.DATA) return this.send(payload);
     if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
-    const sink = this.#sink;
-    sink.cork?.();
-    let ready = sink.write(encodeFrameHeader(frameType, payload.length));
-    if (payload.length > 0) ready = sink.write(payload);
-    sink.uncork?.();
-    if (!ready && !sink.destroyed) await waitForDrain(sink);
+    return this.#writer.frame(frameType, payload);
   }
 
   /** Says "no more data" with GOAWAY and half-closes the sending side. Idempotent. */
   async close(): Promise<void> {
     if (this.#sendingClosed) return;
     if (!this.#sink.destroyed && !this.#sink.writableEnded) {
-      await this.sendFrame(FrameType.GOAWAY);
+      await this.#writer.frame(FrameType.GOAWAY);
     }
     this.#sendingClosed = true;
     this.#options.endSending();
@@ -136,17 +126,4 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
   get sendingClosed(): boolean {
     return this.#sendingClosed;
   }
-}
-
-function waitForDrain(sink: FrameSink): Promise<void> {
-  // 'close' also settles the wait, so a peer that vanishes does not leave a sender hanging.
-  return new Promise<void>((resolve) => {
-    const finish = () => {
-      sink.off("drain", finish);
-      sink.off("close", finish);
-      resolve();
-    };
-    sink.on("drain", finish);
-    sink.on("close", finish);
-  });
 }

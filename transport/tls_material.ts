@@ -1,6 +1,7 @@
 // Reads certificates and keys given the ways configs give them: a PEM text, a base64-encoded
 // PEM (what upstream's `tls.ca` holds), or a path to a PEM file.
 
+import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { CertificateError } from "./errors.ts";
 
