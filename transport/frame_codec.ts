@@ -2,13 +2,9 @@
 // shape) and their gRPC length-prefixed envelopes by hand, so byte streams skip the generic
 // protobuf path and the payload is never copied on the way in.
 
-/** Frame types of `jumpstarter.v1.FrameType`. */
-export const FrameType = {
-  DATA: 0,
-  RST_STREAM: 3,
-  PING: 6,
-  GOAWAY: 7,
-} as const;
+import { FrameType } from "../proto/mod.ts";
+
+export { FrameType };
 
 /** One decoded StreamRequest/StreamResponse. `payload` may be a view into a network buffer. */
 export interface Frame {
