@@ -1,7 +1,7 @@
 // Writes byte-stream frames to an HTTP/2 stream. Bytes sent in a burst are gathered into one
 // large DATA message, built in a buffer that keeps room for the envelope in front, so the
-// HTTP/2 layer sees one contiguous write per ~64 KiB instead of two writes (or a vectored write
-// that the runtime joins by copying) per small message.
+// HTTP/2 layer sees one contiguous write per 64-512 KiB instead of two writes (or a vectored
+// write that the runtime joins by copying) per small message.
 
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
@@ -21,8 +21,12 @@ export interface FrameSink {
 
 // Room for the gRPC envelope (5 bytes) and the payload field's tag and length (up to 6).
 const HEADER_ROOM = 16;
-/** Payload bytes gathered into one message before it is written. */
-export const BATCH_BYTES = 64 * 1024;
+/** A gathering buffer starts this large; it doubles each time a burst fills it. */
+export const MIN_BATCH_BYTES = 64 * 1024;
+/** ... up to this size: bulk transfers then move in messages of this size. */
+export const MAX_BATCH_BYTES = 512 * 1024;
+/** Payloads this large are written as they are, not gathered. */
+export const DIRECT_BYTES = 256 * 1024;
 
 /**
  * Frame writer with burst coalescing and backpressure.
@@ -38,6 +42,7 @@ export class FrameWriter {
   readonly #sink: FrameSink;
   #batch: Uint8Array | undefined;
   #batched = 0;
+  #capacity = MIN_BATCH_BYTES;
   #flushScheduled = false;
   #blocked: Promise<void> | undefined;
 
@@ -48,17 +53,22 @@ export class FrameWriter {
   /** Queues bytes as DATA; resolves once the stream can take more. */
   async data(payload: Uint8Array): Promise<void> {
     if (payload.length === 0) return;
-    if (payload.length >= BATCH_BYTES / 2) {
+    if (payload.length >= DIRECT_BYTES) {
       // Large enough on its own: no copy, header and payload go out together.
       this.flush();
       this.#writeFrame(FrameType.DATA, payload);
     } else {
-      if (this.#batched + payload.length > BATCH_BYTES) this.flush();
-      this.#batch ??= new Uint8Array(HEADER_ROOM + BATCH_BYTES);
+      if (this.#batched + payload.length > this.#capacity) {
+        // A burst that fills the buffer is bulk: gather more per message from now on.
+        this.flush();
+        this.#capacity = Math.min(this.#capacity * 2, MAX_BATCH_BYTES);
+      }
+      if (!this.#batch || this.#batch.length < HEADER_ROOM + this.#capacity) {
+        this.#batch = new Uint8Array(HEADER_ROOM + this.#capacity);
+      }
       this.#batch.set(payload, HEADER_ROOM + this.#batched);
       this.#batched += payload.length;
-      if (this.#batched >= BATCH_BYTES) this.flush();
-      else if (!this.#flushScheduled) {
+      if (!this.#flushScheduled) {
         // The rest of the burst joins it; at the latest it leaves on the next event-loop turn.
         this.#flushScheduled = true;
         setImmediate(() => this.flush());
@@ -83,7 +93,7 @@ export class FrameWriter {
     this.#batched = 0;
     const header = encodeFrameHeader(FrameType.DATA, length);
     let message: Uint8Array;
-    if (length >= BATCH_BYTES / 4) {
+    if (length >= this.#capacity / 4) {
       // Hand the buffer over to the stream and start a new one next time.
       this.#batch = undefined;
       const start = HEADER_ROOM - header.length;

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { EventEmitter } from "node:events";
 import { decodeFramePieces, EnvelopeReader, FrameType, joinViews } from "./frame_codec.ts";
-import { BATCH_BYTES, FrameWriter } from "./frame_writer.ts";
+import { DIRECT_BYTES, FrameWriter, MIN_BATCH_BYTES } from "./frame_writer.ts";
 
 // A sink that records what is written and reports backpressure when told to.
 class RecordingSink extends EventEmitter {
@@ -51,22 +51,29 @@ Deno.test("a control frame goes out after the bytes queued before it", async () 
 Deno.test("a large payload is written as it is, without a copy", async () => {
   const sink = new RecordingSink();
   const writer = new FrameWriter(sink);
-  const big = new Uint8Array(BATCH_BYTES).fill(7);
+  const big = new Uint8Array(DIRECT_BYTES).fill(7);
   await writer.data(big);
   assert.ok(sink.writes.some((w) => w.buffer === big.buffer), "the payload's own memory is sent");
   const [frame] = sink.frames();
   assert.equal(frame.payload.length, big.length);
 });
 
-Deno.test("a full batch is written at once and bytes never reorder across batches", async () => {
+Deno.test("bytes never reorder across batches, and bulk batches grow", async () => {
   const sink = new RecordingSink();
   const writer = new FrameWriter(sink);
-  const piece = new Uint8Array(BATCH_BYTES / 4 - 1);
-  for (let i = 0; i < 9; i++) await writer.data(piece.fill(i));
+  const piece = new Uint8Array(MIN_BATCH_BYTES / 4 - 1);
+  const count = 60;
+  for (let i = 0; i < count; i++) await writer.data(piece.fill(i));
   writer.flush();
-  const joined = joinViews(sink.frames().map((f) => f.payload));
-  assert.equal(joined.length, piece.length * 9);
-  for (let i = 0; i < 9; i++) assert.equal(joined[i * piece.length], i);
+  const frames = sink.frames();
+  const joined = joinViews(frames.map((f) => f.payload));
+  assert.equal(joined.length, piece.length * count);
+  for (let i = 0; i < count; i++) assert.equal(joined[i * piece.length], i);
+  assert.ok(frames[0].payload.length <= MIN_BATCH_BYTES, "a burst starts with small messages");
+  assert.ok(
+    Math.max(...frames.map((f) => f.payload.length)) > 2 * MIN_BATCH_BYTES,
+    "a sustained burst moves in larger messages",
+  );
 });
 
 Deno.test("sending waits for 'drain' once the sink reports backpressure", async () => {
@@ -75,7 +82,7 @@ Deno.test("sending waits for 'drain' once the sink reports backpressure", async 
   sink.full = true;
   let resolved = false;
   // Written at once; the sink is then full, so the send resolves only after 'drain'.
-  const sent = writer.data(new Uint8Array(BATCH_BYTES)).then(() => (resolved = true));
+  const sent = writer.data(new Uint8Array(DIRECT_BYTES)).then(() => (resolved = true));
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(sink.writes.length > 0, true);
   assert.equal(resolved, false);
