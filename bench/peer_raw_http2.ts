@@ -7,7 +7,7 @@ import { existsSync, unlinkSync } from "node:fs";
 import process from "node:process";
 import { parseAddress } from "../transport/mod.ts";
 import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "../transport/flow_control.ts";
-import { announceAndWait, bulkData, EchoCheck, parsePeerArgs } from "./peer_args.ts";
+import { announceAndWait, bulkData, EchoCheck, parsePeerArgs, WARMUP_MIB } from "./peer_args.ts";
 
 const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
 
@@ -39,21 +39,24 @@ if (command.mode === "serve") {
   widenConnectionWindow(session);
   const data = bulkData(command.mib);
   const chunk = command.chunkKib * 1024;
+  const echo = async (bytes: Uint8Array, check: EchoCheck) => {
+    const stream = session.request({ ":method": "POST", ":path": "/echo" });
+    const reading = (async () => {
+      for await (const piece of stream) check.update(piece);
+    })();
+    for (let i = 0; i < bytes.length; i += chunk) {
+      if (!stream.write(bytes.subarray(i, i + chunk))) {
+        await new Promise((resolve) => stream.once("drain", resolve));
+      }
+    }
+    stream.end();
+    await reading;
+  };
+  const warmup = data.subarray(0, WARMUP_MIB * 1024 * 1024);
+  await echo(warmup, new EchoCheck(warmup));
   const check = new EchoCheck(data);
   const started = performance.now();
-  const stream = session.request({ ":method": "POST", ":path": "/echo" });
-  const reading = (async () => {
-    for await (const piece of stream) {
-      check.update(piece);
-    }
-  })();
-  for (let i = 0; i < data.length; i += chunk) {
-    if (!stream.write(data.subarray(i, i + chunk))) {
-      await new Promise((resolve) => stream.once("drain", resolve));
-    }
-  }
-  stream.end();
-  await reading;
+  await echo(data, check);
   const seconds = (performance.now() - started) / 1000;
   const latencies: number[] = [];
   for (let i = 0; i < command.unary + 50; i++) {
