@@ -77,12 +77,12 @@ export function serveByteStream(
     headersSent = true;
     res.writeHead(200, { ...metadata, ...responseHeaders });
   };
-  // Frames go to the HTTP/2 stream itself: the compatibility response adds a layer per write
-  // and cannot cork.
+  // Frames are read from and written to the HTTP/2 stream itself: the compatibility objects add
+  // a layer per chunk and cannot cork.
   const h2 = res.stream;
-  // Stopping at GOAWAY must not destroy the request: that would reset the whole HTTP/2 stream
-  // before the status goes out.
-  const source = res.stream.iterator({ destroyOnReturn: false });
+  // Stopping at GOAWAY must not destroy the stream: that would reset it before the status goes
+  // out.
+  const source = h2.iterator({ destroyOnReturn: false });
   const stream = new ByteStream(source, {
     write(chunk) {
       sendHeaders();
@@ -100,7 +100,7 @@ export function serveByteStream(
     },
   }, {
     maxMessageBytes: options.maxMessageBytes,
-    onReadStopped: () => res.stream.resume(),
+    onReadStopped: () => h2.resume(),
     // The server's sending side ends with the status trailers, written below.
     endSending: () => {},
   });
@@ -120,7 +120,7 @@ export function serveByteStream(
     }
     res.end();
     // Whatever the caller still sends after the status is discarded, so its side can finish.
-    res.stream.resume();
+    h2.resume();
   };
 
   const call: ByteStreamCall = {

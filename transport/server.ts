@@ -83,7 +83,7 @@ export async function serve(options: ServeOptions): Promise<GrpcServer> {
   };
   const serverOptions: http2.ServerOptions = {
     settings: FLOW_CONTROL_SETTINGS,
-    // Deno and Node cap a header list at 64 KiB by default; gRPC metadata stays well below.
+    // In MB: wide flow-control windows may buffer more than the default 10 MB per session.
     maxSessionMemory: 64,
   };
   const server = options.tls
@@ -235,6 +235,10 @@ function startPinging(
   return timer;
 }
 
+// A wait that does not keep the process alive once everything else is done.
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    (timer as { unref?: () => void }).unref?.();
+  });
 }
