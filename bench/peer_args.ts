@@ -104,6 +104,40 @@ export class EchoCheck {
  */
 export const WARMUP_MIB = 16;
 
+/**
+ * Runs the untimed warm-up echo, then the timed one of all of `data`, through `echo`.
+ *
+ * @example
+ * ```ts
+ * const { check, seconds } = await measureEcho(data, (bytes, check) => myEcho(bytes, check));
+ * ```
+ */
+export async function measureEcho(
+  data: Uint8Array,
+  echo: (bytes: Uint8Array, check: EchoCheck) => Promise<void>,
+): Promise<{ check: EchoCheck; seconds: number }> {
+  const warmup = data.subarray(0, WARMUP_MIB * 1024 * 1024);
+  await echo(warmup, new EchoCheck(warmup));
+  const check = new EchoCheck(data);
+  const started = performance.now();
+  await echo(data, check);
+  return { check, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Times `count` sequential round trips after 50 untimed ones; returns milliseconds each. */
+export async function measureLatencies(
+  count: number,
+  roundTrip: () => Promise<unknown>,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count + 50; i++) {
+    const t0 = performance.now();
+    await roundTrip();
+    if (i >= 50) latencies.push(performance.now() - t0);
+  }
+  return latencies;
+}
+
 /** Bulk test data: pseudo-random, so nothing along the way can shortcut constant bytes. */
 export function bulkData(mib: number): Uint8Array {
   const data = new Uint8Array(mib * 1024 * 1024);

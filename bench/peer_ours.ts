@@ -13,7 +13,14 @@ import {
 } from "../proto/mod.ts";
 import { createChannel, openByteStream, serve } from "../transport/mod.ts";
 import { echoByteStream, interopRoutes } from "../tests/interop/interop_service.ts";
-import { announceAndWait, bulkData, EchoCheck, parsePeerArgs, WARMUP_MIB } from "./peer_args.ts";
+import {
+  announceAndWait,
+  bulkData,
+  type EchoCheck,
+  measureEcho,
+  measureLatencies,
+  parsePeerArgs,
+} from "./peer_args.ts";
 
 const args = process.argv.slice(2);
 const generic = args.includes("--generic");
@@ -60,19 +67,9 @@ if (command.mode === "serve") {
     await call.done;
   };
 
-  const warmup = data.subarray(0, WARMUP_MIB * 1024 * 1024);
-  await echo(warmup, new EchoCheck(warmup));
-  const check = new EchoCheck(data);
-  const started = performance.now();
-  await echo(data, check);
-  const seconds = (performance.now() - started) / 1000;
+  const { check, seconds } = await measureEcho(data, echo);
   const client = createClient(ExporterService, channel.transport);
-  const latencies: number[] = [];
-  for (let i = 0; i < command.unary + 50; i++) {
-    const t0 = performance.now();
-    await client.getReport({});
-    if (i >= 50) latencies.push(performance.now() - t0);
-  }
+  const latencies = await measureLatencies(command.unary, () => client.getReport({}));
   channel.close();
   const result = check.result(seconds, latencies);
   console.log(JSON.stringify(result));

@@ -7,7 +7,14 @@ import { existsSync, unlinkSync } from "node:fs";
 import process from "node:process";
 import { parseAddress } from "../transport/mod.ts";
 import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "../transport/flow_control.ts";
-import { announceAndWait, bulkData, EchoCheck, parsePeerArgs, WARMUP_MIB } from "./peer_args.ts";
+import {
+  announceAndWait,
+  bulkData,
+  type EchoCheck,
+  measureEcho,
+  measureLatencies,
+  parsePeerArgs,
+} from "./peer_args.ts";
 
 const command = parsePeerArgs(process.argv.slice(2), "peer_raw_http2.ts");
 
@@ -52,20 +59,12 @@ if (command.mode === "serve") {
     stream.end();
     await reading;
   };
-  const warmup = data.subarray(0, WARMUP_MIB * 1024 * 1024);
-  await echo(warmup, new EchoCheck(warmup));
-  const check = new EchoCheck(data);
-  const started = performance.now();
-  await echo(data, check);
-  const seconds = (performance.now() - started) / 1000;
-  const latencies: number[] = [];
-  for (let i = 0; i < command.unary + 50; i++) {
-    const t0 = performance.now();
+  const { check, seconds } = await measureEcho(data, echo);
+  const latencies = await measureLatencies(command.unary, async () => {
     const ping = session.request({ ":method": "POST", ":path": "/ping" });
     ping.end("ping");
     for await (const _ of ping) { /* read the pong */ }
-    if (i >= 50) latencies.push(performance.now() - t0);
-  }
+  });
   // Like our client: close the socket, not the session, so no GOAWAY reaches a Deno server
   // (see docs/transport.md).
   socket.destroy();
