@@ -207,7 +207,9 @@ def open_channel(target: str, ca: Path | None, connect_timeout: float) -> grpc.C
 def bulk_echo(stubs: Stubs, channel: grpc.Channel, total: int, chunk: int) -> dict[str, Any]:
     """Echoes `total` pseudo-random bytes; seconds run from the first send to the last byte."""
     router = stubs.router
-    data = random.Random(0x4A4D50).randbytes(total)
+    # randbytes() cannot make more than 256 MiB in one call; build it a MiB at a time.
+    rng = random.Random(0x4A4D50)
+    data = b"".join(rng.randbytes(min(1 << 20, total - at)) for at in range(0, total, 1 << 20))
     started: list[float] = []
 
     def requests() -> Iterator[Any]:

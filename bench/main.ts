@@ -141,33 +141,47 @@ function medianOrNull(values: (number | null)[]): number | null {
 const { values: opts } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    runs: { type: "string", default: "3" },
-    mib: { type: "string", default: "64" },
+    runs: { type: "string", default: "5" },
+    mib: { type: "string", default: "256" },
     unary: { type: "string", default: "2000" },
     only: { type: "string" },
+    peers: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (opts.help) {
-  console.log(`usage: deno task bench [--runs 3] [--mib 64] [--unary 2000] [--only unix|tcp]
+  console.log(`usage: deno task bench [--runs 5] [--mib 256] [--unary 2000] [--only unix|tcp]
+                       [--peers ours,oursBun,grpcio,raw,rawBun,generic]
 
-Measures a 64 MiB bidi echo in 32 KiB messages (after an untimed 16 MiB warm-up echo on the same
+Measures a 256 MiB bidi echo in 32 KiB messages (after an untimed 16 MiB warm-up echo on the same
 connection; each piece checked against what was sent) and unary round trips for: our lean byte
 path on Deno and on Bun, Python grpcio, raw node:http2, our connect-es generic path, and a grpcio
-client against our server. Each server and client runs in its own process; figures are medians of
+client against our server (--peers keeps the scenarios whose server and client are both listed).
+Each server and client runs in its own process; figures are medians of
 --runs client runs. Results: bench/results.json.`);
   process.exit(0);
 }
 const runs = Number(opts.runs);
 const mib = Number(opts.mib);
 const unary = Number(opts.unary);
+const peers = opts.peers?.split(",").map((p) => p.trim());
+const unknownPeer = peers?.find((p) => !(p in PEERS));
+if (unknownPeer) {
+  console.error(
+    `error: --peers: unknown peer "${unknownPeer}" (known: ${Object.keys(PEERS).join(", ")})`,
+  );
+  process.exit(2);
+}
+const scenarios = SCENARIOS.filter((s) =>
+  !peers || (peers.includes(s.server) && peers.includes(s.client))
+);
 
 const dir = mkdtempSync(join(tmpdir(), "jmp-bench-"));
 const rows: Row[] = [];
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
-    for (const scenario of SCENARIOS) {
+    for (const scenario of scenarios) {
       const server = PEERS[scenario.server];
       const client = PEERS[scenario.client];
       const listen = transport === "unix"

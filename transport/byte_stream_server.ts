@@ -84,9 +84,9 @@ export function serveByteStream(
   // out.
   const source = h2.iterator({ destroyOnReturn: false });
   const stream = new ByteStream(source, {
-    write(chunk) {
+    write(chunk, done) {
       sendHeaders();
-      return h2.write(chunk);
+      return h2.write(chunk, done);
     },
     cork: () => h2.cork(),
     uncork: () => h2.uncork(),

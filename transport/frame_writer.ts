@@ -9,7 +9,8 @@ import { encodeFrameHeader, FrameType } from "./frame_codec.ts";
 
 /** The writable half a byte stream sends on (an HTTP/2 stream). */
 export interface FrameSink {
-  write(chunk: Uint8Array): boolean;
+  /** `done` runs once the stream has taken the chunk over, so its memory may be reused. */
+  write(chunk: Uint8Array, done?: (err?: Error | null) => void): boolean;
   /** With cork/uncork, a header and a separate payload leave in one vectored write. */
   cork?(): void;
   uncork?(): void;
@@ -25,6 +26,8 @@ const HEADER_ROOM = 16;
 export const MIN_BATCH_BYTES = 64 * 1024;
 /** ... up to this size: bulk transfers then move in messages of this size. */
 export const MAX_BATCH_BYTES = 512 * 1024;
+/** Gathering buffers kept for reuse once written: fresh large buffers cost page faults. */
+const POOL_SIZE = 4;
 /** Payloads this large are written as they are, not gathered. */
 export const DIRECT_BYTES = 256 * 1024;
 
@@ -41,6 +44,7 @@ export const DIRECT_BYTES = 256 * 1024;
 export class FrameWriter {
   readonly #sink: FrameSink;
   #batch: Uint8Array | undefined;
+  readonly #pool: Uint8Array[] = [];
   #batched = 0;
   #capacity = MIN_BATCH_BYTES;
   #flushScheduled = false;
@@ -64,7 +68,7 @@ export class FrameWriter {
         this.#capacity = Math.min(this.#capacity * 2, MAX_BATCH_BYTES);
       }
       if (!this.#batch || this.#batch.length < HEADER_ROOM + this.#capacity) {
-        this.#batch = new Uint8Array(HEADER_ROOM + this.#capacity);
+        this.#batch = this.#takeBuffer(HEADER_ROOM + this.#capacity);
       }
       this.#batch.set(payload, HEADER_ROOM + this.#batched);
       this.#batched += payload.length;
@@ -92,19 +96,18 @@ export class FrameWriter {
     if (!batch || length === 0) return;
     this.#batched = 0;
     const header = encodeFrameHeader(FrameType.DATA, length);
-    let message: Uint8Array;
     if (length >= this.#capacity / 4) {
-      // Hand the buffer over to the stream and start a new one next time.
+      // Hand the buffer over to the stream; it returns to the pool once the stream took it.
       this.#batch = undefined;
       const start = HEADER_ROOM - header.length;
       batch.set(header, start);
-      message = batch.subarray(start, HEADER_ROOM + length);
-    } else {
-      // A small burst (a keystroke, a prompt) is copied out, so the big buffer is reused.
-      message = new Uint8Array(header.length + length);
-      message.set(header, 0);
-      message.set(batch.subarray(HEADER_ROOM, HEADER_ROOM + length), header.length);
+      this.#write(batch.subarray(start, HEADER_ROOM + length), () => this.#giveBack(batch));
+      return;
     }
+    // A small burst (a keystroke, a prompt) is copied out, so the big buffer is reused.
+    const message = new Uint8Array(header.length + length);
+    message.set(header, 0);
+    message.set(batch.subarray(HEADER_ROOM, HEADER_ROOM + length), header.length);
     this.#write(message);
   }
 
@@ -121,13 +124,29 @@ export class FrameWriter {
     sink.uncork?.();
   }
 
-  #write(chunk: Uint8Array): void {
+  #takeBuffer(size: number): Uint8Array {
+    while (this.#pool.length > 0) {
+      const buffer = this.#pool.pop()!;
+      if (buffer.length >= size) return buffer;
+    }
+    // Not zero-filled: every byte sent is written first.
+    return Buffer.allocUnsafe(size);
+  }
+
+  #giveBack(buffer: Uint8Array): void {
+    if (this.#pool.length < POOL_SIZE && buffer.length >= HEADER_ROOM + this.#capacity) {
+      this.#pool.push(buffer);
+    }
+  }
+
+  #write(chunk: Uint8Array, written?: () => void): void {
     const sink = this.#sink;
     if (sink.destroyed || sink.writableEnded) return;
     // A Buffer view, not a copy: some runtimes' HTTP/2 writes take a slower path for plain
     // Uint8Arrays.
     const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (!sink.write(buffer) && !this.#blocked) {
+    const done = written && ((err?: Error | null) => err ? undefined : written());
+    if (!sink.write(buffer, done) && !this.#blocked) {
       this.#blocked = waitForDrain(sink).then(() => (this.#blocked = undefined));
     }
   }

@@ -91,3 +91,42 @@ Deno.test("sending waits for 'drain' once the sink reports backpressure", async 
   await sent;
   assert.equal(resolved, true);
 });
+
+Deno.test("a gathering buffer is reused only after the stream has taken it", async () => {
+  // This sink takes a chunk over (copies it) only when told to, like a stream whose socket is
+  // busy; reusing the memory earlier would change bytes still waiting to be sent.
+  class LazySink extends RecordingSink {
+    pending: { chunk: Uint8Array; done?: () => void }[] = [];
+    taken: Uint8Array[] = [];
+    override write(chunk: Uint8Array, done?: () => void): boolean {
+      this.writes.push(chunk);
+      this.pending.push({ chunk, done });
+      return true;
+    }
+    takeAll() {
+      for (const { chunk, done } of this.pending.splice(0)) {
+        this.taken.push(new Uint8Array(chunk)); // a copy (Buffer.slice would be a view)
+        done?.();
+      }
+    }
+  }
+  const sink = new LazySink();
+  const writer = new FrameWriter(sink);
+  const piece = new Uint8Array(MIN_BATCH_BYTES / 2);
+  const rounds = 100;
+  for (let i = 0; i < rounds; i++) {
+    await writer.data(piece.fill(i));
+    // Every few sends the stream catches up and hands buffers back.
+    if (i % 8 === 7) sink.takeAll();
+  }
+  writer.flush();
+  sink.takeAll();
+  const memories = sink.writes.map((w) => w.buffer);
+  assert.ok(new Set(memories).size < memories.length, "handed-back buffers are used again");
+  sink.writes = sink.taken;
+  const joined = joinViews(sink.frames().map((f) => f.payload));
+  assert.equal(joined.length, piece.length * rounds);
+  for (let i = 0; i < rounds; i++) {
+    assert.ok(joined.subarray(i * piece.length, (i + 1) * piece.length).every((b) => b === i));
+  }
+});
