@@ -12,6 +12,7 @@ import process from "node:process";
 import * as net from "node:net";
 import { type PeerResult, WARMUP_MIB } from "./peer_args.ts";
 import { locateBun, pinnedBunVersion } from "../build/compile.ts";
+import { type DriverCallRow, measureDriverCalls } from "./driver_calls.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -178,6 +179,7 @@ const scenarios = SCENARIOS.filter((s) =>
 
 const dir = mkdtempSync(join(tmpdir(), "jmp-bench-"));
 const rows: Row[] = [];
+let driverCalls: DriverCallRow[] = [];
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
@@ -223,6 +225,14 @@ try {
       rows.push(row);
     }
   }
+  if (!opts.only || opts.only === "unix") {
+    try {
+      driverCalls = await measureDriverCalls({ dir, bun: BUN, runs, calls: unary });
+    } catch (err) {
+      failed = true;
+      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
+    }
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -238,6 +248,14 @@ for (const row of rows) {
     `${row.scenario.padEnd(72)} ${row.transport.padEnd(5)} ${row.mb_per_s.toFixed(1).padStart(7)} ${
       ms(row.unary_p50_ms).padStart(8)
     } ${ms(row.unary_p99_ms).padStart(8)}`,
+  );
+}
+
+for (const row of driverCalls) {
+  console.log(
+    `${`DriverCall power.on via the client library, exporter on ${row.runtime}`.padEnd(72)} ${
+      "unix".padEnd(5)
+    } ${"-".padStart(7)} ${ms(row.p50_ms).padStart(8)} ${ms(row.p99_ms).padStart(8)}`,
   );
 }
 
@@ -297,6 +315,7 @@ const results = {
     runs_per_scenario: runs,
   },
   rows,
+  driver_calls: driverCalls,
   ratios,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");

@@ -41,6 +41,8 @@ export interface Command {
   usage: string;
   /** The options shown in the command's help; `-h, --help` is added by the framework. */
   options?: readonly OptionDoc[];
+  /** The command handles every argument itself, `--help` included (e.g. `jmp j`). */
+  passThrough?: boolean;
   /**
    * Runs the command with the arguments after its name; returns the exit code (0 when
    * nothing is returned). Throws a {@linkcode CliError} for failures the user can act on.
@@ -181,7 +183,7 @@ function hasVersionCommand(group: Group): boolean {
 
 async function dispatch(entry: Command | Group, args: string[], ctx: Context): Promise<number> {
   if (!isGroup(entry)) {
-    if (wantsHelp(args)) {
+    if (!entry.passThrough && wantsHelp(args)) {
       ctx.io.stdout(renderHelp(entry, ctx.path));
       return 0;
     }

@@ -1,17 +1,27 @@
 // Entry point of `jmp`, the Jumpstarter client CLI.
 import process from "node:process";
-import { type Group, runProgram } from "./command.ts";
-import { helpCommand, versionCommand } from "./commands/mod.ts";
+import { basename } from "node:path";
+import { type Group, processIo, runProgram } from "./command.ts";
+import {
+  exporterGroup,
+  helpCommand,
+  jCommand,
+  runJ,
+  shellCommand,
+  versionCommand,
+} from "./commands/mod.ts";
 
 /** The `jmp` program: its name, summary and command groups. */
 export const jmp: Group = {
   name: "jmp",
   summary: "Jumpstarter client: lease and drive remote or local hardware",
-  commands: [helpCommand, versionCommand],
+  commands: [shellCommand, exporterGroup, jCommand, helpCommand, versionCommand],
 };
 
 /** Runs `jmp` with `argv` (the arguments after the program name); returns the exit code. */
 export function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  // Installed as `j` too (a link to the binary): then it is the driver command.
+  if (basename(process.argv0) === "j") return runJ([...argv], processIo);
   return runProgram(jmp, argv);
 }
 

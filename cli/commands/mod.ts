@@ -1,3 +1,7 @@
-// The commands that every Jumpstarter binary offers.
+// The commands of the Jumpstarter binaries.
 export { helpCommand } from "./help.ts";
 export { versionCommand } from "./version.ts";
+export { exporterServeCommand } from "./exporter_serve.ts";
+export { exporterGroup } from "./exporter.ts";
+export { shellCommand } from "./shell.ts";
+export { jCommand, runJ } from "./j.ts";

@@ -1,0 +1,25 @@
+// Configuration files: loading, validating and locating them.
+
+export { AliasError, ConfigError } from "./errors.ts";
+export { describeValue, Fields, type FieldsSource } from "./fields.ts";
+export { closest, didYouMean } from "./suggest.ts";
+export { parseYaml, readConfigFile } from "./source.ts";
+export {
+  type ConfigPathOptions,
+  exporterConfigPath,
+  exporterConfigPaths,
+  findExporterConfig,
+  SYSTEM_CONFIG_DIR,
+  userConfigDir,
+  validateAlias,
+} from "./paths.ts";
+export {
+  type DriverInstanceConfig,
+  EXPORTER_API_VERSION,
+  EXPORTER_KINDS,
+  type ExporterConfig,
+  HOOK_FAILURE_ACTIONS,
+  type HookConfig,
+  loadExporterConfig,
+  parseExporterConfig,
+} from "./exporter_config.ts";

@@ -1,0 +1,3 @@
+// Composite driver: groups child drivers under one name.
+
+export { composite, COMPOSITE_CLIENT, createComposite } from "./composite.ts";

@@ -1,0 +1,197 @@
+// The client side of a driver: calls its methods over ExporterService, opens its byte streams,
+// and offers `j` verbs. Typed clients (PowerClient, ShellClient, ...) extend it.
+
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type DriverInstanceReport, ExporterService } from "../../proto/mod.ts";
+import { type Channel, type ClientByteStream, openByteStream } from "../../transport/mod.ts";
+import { fromValue, type JsonValue, toValue } from "./value.ts";
+
+/** Report label naming the client class. */
+export const CLIENT_LABEL = "jumpstarter.dev/client";
+/** Report label naming the export. */
+export const NAME_LABEL = "jumpstarter.dev/name";
+
+/** A failed driver call as the client sees it: which call, which gRPC code, what happened. */
+export class DriverCallError extends Error {
+  readonly code: Code;
+  /** `power.on` */
+  readonly call: string;
+
+  /** Wraps the status of a failed call. */
+  constructor(call: string, code: Code, message: string) {
+    super(`${call}: ${message}`);
+    this.name = "DriverCallError";
+    this.call = call;
+    this.code = code;
+  }
+}
+
+/** Where a `j` verb writes. */
+export interface VerbIo {
+  stdout(text: string | Uint8Array): void;
+  stderr(text: string | Uint8Array): void;
+}
+
+/** One `j` verb of a driver (`j power cycle --wait 3`). */
+export interface Verb {
+  readonly name: string;
+  readonly summary: string;
+  /** What follows the verb in its usage line. */
+  readonly usage: string;
+  readonly options?: readonly { flags: string; summary: string }[];
+  /** Runs with the words after the verb; returns the exit code. */
+  run(args: string[], io: VerbIo): Promise<number | void>;
+}
+
+/** What every client is built from. */
+export interface DriverClientInit {
+  readonly channel: Channel;
+  readonly report: DriverInstanceReport;
+  /** The service client shared by all drivers of a connection. */
+  readonly service?: Client<typeof ExporterService>;
+}
+
+/**
+ * Any driver, called by method name. Typed clients add methods named as upstream's.
+ *
+ * @example
+ * ```ts
+ * await driver.call("on");
+ * for await (const reading of driver.streamingCall("read")) console.log(reading);
+ * ```
+ */
+export class DriverClient {
+  readonly uuid: string;
+  /** The export name (`power`); empty for the root. */
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly description: string | undefined;
+  readonly methodsDescription: Readonly<Record<string, string>>;
+  /** Child clients by export name, in report order. */
+  readonly children = new Map<string, DriverClient>();
+  readonly channel: Channel;
+  readonly #service: Client<typeof ExporterService>;
+
+  /** Creates the client of one reported driver. */
+  constructor(init: DriverClientInit) {
+    this.uuid = init.report.uuid;
+    this.labels = init.report.labels;
+    this.name = init.report.labels[NAME_LABEL] ?? "";
+    this.description = init.report.description;
+    this.methodsDescription = init.report.methodsDescription;
+    this.channel = init.channel;
+    this.#service = init.service ?? createClient(ExporterService, init.channel.transport);
+  }
+
+  /** The client class name the exporter reported. */
+  get clientName(): string {
+    return this.labels[CLIENT_LABEL] ?? "";
+  }
+
+  /** A child by export name; throws naming the known ones when absent. */
+  child(name: string): DriverClient {
+    const child = this.children.get(name);
+    if (!child) {
+      throw new Error(
+        `${this.name || "the exporter"} has no driver "${name}" (it has: ${
+          [...this.children.keys()].join(", ") || "none"
+        })`,
+      );
+    }
+    return child;
+  }
+
+  /** Calls a unary method with positional arguments. */
+  async call(method: string, ...args: unknown[]): Promise<JsonValue> {
+    try {
+      const res = await this.#service.driverCall({
+        uuid: this.uuid,
+        method,
+        args: args.map((a) => toValue(a)),
+      });
+      return fromValue(res.result);
+    } catch (err) {
+      throw this.#callError(method, err);
+    }
+  }
+
+  /** Calls a streaming method; yields each result. */
+  async *streamingCall(
+    method: string,
+    args: unknown[] = [],
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<JsonValue> {
+    try {
+      const responses = this.#service.streamingDriverCall(
+        { uuid: this.uuid, method, args: args.map((a) => toValue(a)) },
+        { signal: options.signal },
+      );
+      for await (const res of responses) yield fromValue(res.result);
+    } catch (err) {
+      throw this.#callError(method, err);
+    }
+  }
+
+  /** Opens the byte stream of `method` (e.g. `connect`). */
+  async openStream(
+    method: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ClientByteStream> {
+    const request = JSON.stringify({ kind: "driver", uuid: this.uuid, method });
+    const call = await openByteStream(this.channel, {
+      metadata: { request },
+      signal: options.signal,
+    });
+    try {
+      await call.headers;
+    } catch (err) {
+      throw this.#callError(method, err);
+    }
+    return call;
+  }
+
+  /** The `j` verbs; the generic client offers `call` and `stream`. */
+  verbs(): Verb[] {
+    const parse = (word: string): JsonValue => {
+      try {
+        return JSON.parse(word);
+      } catch {
+        return word;
+      }
+    };
+    const print = (io: VerbIo, value: JsonValue) =>
+      io.stdout(`${typeof value === "string" ? value : JSON.stringify(value)}\n`);
+    const methods = Object.keys(this.methodsDescription);
+    const known = methods.length ? ` (methods: ${methods.join(", ")})` : "";
+    return [
+      {
+        name: "call",
+        summary: `Call a method and print its result${known}`,
+        usage: "METHOD [ARG...]   (arguments are JSON, or text)",
+        run: async ([method, ...args], io) => {
+          if (!method) throw new Error("call: which method? give its name");
+          const result = await this.call(method, ...args.map(parse));
+          if (result !== null) print(io, result);
+        },
+      },
+      {
+        name: "stream",
+        summary: "Call a streaming method and print each result",
+        usage: "METHOD [ARG...]",
+        run: async ([method, ...args], io) => {
+          if (!method) throw new Error("stream: which method? give its name");
+          for await (const item of this.streamingCall(method, args.map(parse))) print(io, item);
+        },
+      },
+    ];
+  }
+
+  #callError(method: string, err: unknown): Error {
+    const call = `${this.name || "root"}.${method}`;
+    if (err instanceof ConnectError) return new DriverCallError(call, err.code, err.rawMessage);
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+/** A client class: what a driver module exports for its client label. */
+export type DriverClientClass = new (init: DriverClientInit) => DriverClient;
