@@ -33,7 +33,10 @@ export function closest(name: string, candidates: readonly string[], limit = 3):
       return { candidate, d: lower.includes(wanted) && wanted.length >= 3 ? 0 : d };
     })
     .filter(({ d }) => d <= Math.max(2, Math.floor(wanted.length / 3)))
-    .sort((x, y) => x.d - y.d || x.candidate.localeCompare(y.candidate))
+    .sort((x, y) =>
+      x.d - y.d || x.candidate.length - y.candidate.length ||
+      x.candidate.localeCompare(y.candidate)
+    )
     .slice(0, limit)
     .map(({ candidate }) => candidate);
 }

@@ -176,15 +176,22 @@ Deno.test("toolchain auto tries deno compile and falls back to bun", async () =>
   checkVersion(b.path, "jmp", b.toolchain, HOST);
 });
 
+// The commands each binary has so far.
+const COMMANDS: Record<BinaryName, string[]> = {
+  jmp: ["shell", "exporter", "j", "help", "version"],
+  "jmp-exporter": ["serve", "help", "version"],
+  "jmp-controller": ["help", "version"],
+};
+
 Deno.test(`${HOST} binaries: --help lists the commands that exist`, async () => {
   for (const b of await hostBinaries()) {
     const result = run(b.path, ["--help"]);
     assert.equal(result.code, 0, result.stderr);
     const commands = result.stdout.split("Commands:\n")[1].split("\n\n")[0];
-    assert.deepEqual(commands.split("\n").map((line) => line.trim().split(/\s+/)[0]), [
-      "help",
-      "version",
-    ]);
+    assert.deepEqual(
+      commands.split("\n").map((line) => line.trim().split(/\s+/)[0]),
+      COMMANDS[b.name],
+    );
     assert.match(result.stdout, new RegExp(`^Jumpstarter \\w+: `));
     assert.match(result.stdout, new RegExp(`Usage:\\n  ${b.name} <command>`));
   }
@@ -201,6 +208,29 @@ Deno.test(`${HOST} binaries: an unknown command is one error line and exit 2`, a
     assert.match(debug.stderr, /^error: unknown command "frobnicate"/);
     assert.match(debug.stderr, /\n {4}at .*cli\/command\.ts:\d+/, "--debug shows a mapped stack");
   }
+});
+
+Deno.test(`${HOST} jmp runs a local-mode session, and answers to the name j`, async () => {
+  const jmp = (await hostBinaries()).find((b) => b.name === "jmp")!;
+  const demo = path.join(ROOT, "examples/demo-exporter.yaml");
+  const session = run(jmp.path, [
+    "shell",
+    "--exporter-config",
+    demo,
+    "--",
+    "sh",
+    "-c",
+    "j power on && j board shell greet binary",
+  ]);
+  assert.equal(session.stdout, "power on\nhello, binary\n", session.stderr);
+  assert.equal(session.code, 0);
+  // Installed as a link named j, the binary is the driver command itself.
+  const link = path.join(TMP, "j");
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(jmp.path, link);
+  const outside = run(link, ["power", "on"]);
+  assert.equal(outside.code, 1);
+  assert.match(outside.stderr, /run it inside `jmp shell`/);
 });
 
 Deno.test("linux-arm64 binaries are aarch64 ELF files", async () => {

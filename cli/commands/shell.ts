@@ -41,64 +41,101 @@ export const shellCommand: Command = {
     }
     // Validated here as well, so that a broken config fails before anything is spawned.
     const config = await loadChosenConfig(values, ctx);
-    const session = await startLocalSession(config.file, { showLogs: values["exporter-logs"] });
+    // Signals are watched from the start: one that comes while the exporter starts still ends
+    // the session cleanly.
+    const signals = new SignalRelay();
     try {
-      return await runInSession(command, {
-        ...process.env,
-        [HOST_ENV]: session.socket,
-        // Local mode trusts the config it was given, as upstream does.
-        [ALLOW_ENV]: "UNSAFE",
-        JMP_EXPORTER: config.metadata.name,
-        PATH: `${session.binDir}:${process.env.PATH ?? ""}`,
-      }, session.exited);
+      const session = await startLocalSession(config.file, { showLogs: values["exporter-logs"] });
+      try {
+        if (signals.received) return signals.exitCode;
+        return await runInSession(
+          command,
+          {
+            ...process.env,
+            [HOST_ENV]: session.socket,
+            // Local mode trusts the config it was given, as upstream does.
+            [ALLOW_ENV]: "UNSAFE",
+            JMP_EXPORTER: config.metadata.name,
+            PATH: `${session.binDir}:${process.env.PATH ?? ""}`,
+          },
+          session.exited,
+          signals,
+        );
+      } finally {
+        await session.stop();
+      }
     } finally {
-      await session.stop();
+      signals.dispose();
     }
   },
 };
 
-// Runs the user's command (or $SHELL) in the foreground; its exit code is ours. Ctrl-C reaches
-// the command through the terminal; we outlive it to clean up. SIGTERM/SIGHUP are passed on.
+// Passes SIGTERM and SIGHUP on to the command once it runs, and remembers one that came
+// before. SIGINT is only swallowed: the terminal delivers Ctrl-C to the command itself, and this
+// process must outlive it to clean up.
+class SignalRelay {
+  received: NodeJS.Signals | undefined;
+  #target: ((signal: NodeJS.Signals) => void) | undefined;
+  readonly #handlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor() {
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const handler = () => {
+        if (signal === "SIGINT") return;
+        this.received ??= signal;
+        this.#target?.(signal);
+      };
+      this.#handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+  }
+
+  get exitCode(): number {
+    return 128 + (this.received ? constants.signals[this.received] : 0);
+  }
+
+  /** Sends signals to `target` from now on, and the one received before, if any. */
+  relayTo(target: (signal: NodeJS.Signals) => void): void {
+    this.#target = target;
+    if (this.received) target(this.received);
+  }
+
+  dispose(): void {
+    for (const [signal, handler] of this.#handlers) process.off(signal, handler);
+  }
+}
+
+// Runs the user's command (or $SHELL) in the foreground; its exit code is ours.
 async function runInSession(
   command: string[],
   env: Record<string, string | undefined>,
   exporterExited: Promise<{ code: number | null; signal: string | null; stderr: string }>,
+  signals: SignalRelay,
 ): Promise<number> {
   const shell = process.env.SHELL || "/bin/sh";
   const [cmd, ...args] = command.length ? command : [shell];
-  const interactive = command.length === 0;
-  if (interactive) {
+  if (command.length === 0) {
     process.stderr.write(
       `jmp shell: ${basename(shell)} with the exporter's drivers; 'j' lists them, 'exit' leaves\n`,
     );
   }
   const child = spawn(cmd, args, { stdio: "inherit", env });
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
-  const handlers = {
-    SIGINT: () => {/* the terminal delivered it to the command too */},
-    SIGTERM: forward("SIGTERM"),
-    SIGHUP: forward("SIGHUP"),
-  };
-  for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler);
-  try {
-    const done = new Promise<number>((resolve, reject) => {
-      child.once("error", (err) => reject(new CliError(`cannot run ${cmd}: ${err.message}`, 127)));
-      child.once("close", (code, signal) => {
-        resolve(code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0));
-      });
+  const done = new Promise<number>((resolve, reject) => {
+    child.once("error", (err) => reject(new CliError(`cannot run ${cmd}: ${err.message}`, 127)));
+    child.once("close", (code, signal) => {
+      resolve(code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0));
     });
-    let finished = false;
-    done.finally(() => (finished = true)).catch(() => {});
-    exporterExited.then((exit) => {
-      if (finished) return;
-      process.stderr.write(
-        `jmp shell: the exporter stopped (${exit.code ?? exit.signal})${
-          exit.stderr ? `:\n${exit.stderr}` : ""
-        }\n`,
-      );
-    });
-    return await done;
-  } finally {
-    for (const [signal, handler] of Object.entries(handlers)) process.off(signal, handler);
-  }
+  });
+  signals.relayTo((signal) => child.kill(signal));
+  let finished = false;
+  done.finally(() => (finished = true)).catch(() => {});
+  exporterExited.then((exit) => {
+    if (finished) return;
+    process.stderr.write(
+      `jmp shell: the exporter stopped (${exit.code ?? exit.signal})${
+        exit.stderr ? `:\n${exit.stderr}` : ""
+      }\n`,
+    );
+  });
+  return await done;
 }

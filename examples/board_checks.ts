@@ -1,5 +1,5 @@
 // An example device test: run it inside a shell on the bench, e.g.
-//   jmp shell --exporter-config examples/demo-exporter.yaml -- deno test -A examples/board_test.ts
+//   jmp shell --exporter-config examples/demo-exporter.yaml -- deno test -A examples/board_checks.ts
 // `env()` connects to the exporter of the surrounding shell, like upstream's pytest fixture.
 
 import { strict as assert } from "node:assert";
