@@ -109,6 +109,7 @@ export class Session {
 
   #service(): ServiceImpl<typeof ExporterService> {
     // Generator methods have their own `this`.
+    // deno-lint-ignore no-this-alias
     const self = this;
     return {
       getReport: () => ({

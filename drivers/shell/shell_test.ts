@@ -94,7 +94,9 @@ Deno.test("a command over its timeout is killed with its children", async () => 
     const pidFile = join(dir, "pid");
     const driver = build({
       // The sleep does not hold the output pipes: only the group kill can end it in time.
-      methods: { slow: { command: `sleep 30 >/dev/null 2>&1 & echo $! > ${pidFile}; wait`, timeout: 0.3 } },
+      methods: {
+        slow: { command: `sleep 30 >/dev/null 2>&1 & echo $! > ${pidFile}; wait`, timeout: 0.3 },
+      },
     });
     const err = await call(driver, ["slow", {}]).catch((e) => e);
     assert.ok(err instanceof DriverTimeoutError, String(err));
