@@ -3,7 +3,7 @@
 
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -172,4 +172,31 @@ Deno.test("the example device test passes inside jmp shell (env() finds the expo
   const run = await shell(process.execPath, "test", "-A", join(ROOT, "examples/board_checks.ts"));
   assert.equal(run.code, 0, run.stdout + run.stderr);
   assert.match(run.stdout, /2 passed/);
+});
+
+Deno.test("jmp shell --exporter NAME finds the config under XDG_CONFIG_HOME", async () => {
+  const home = mkdtempSync(join(tmpdir(), "jmp-xdg-"));
+  try {
+    mkdirSync(join(home, "jumpstarter/exporters"), { recursive: true });
+    copyFileSync(DEMO, join(home, "jumpstarter/exporters/bench.yaml"));
+    const env = { XDG_CONFIG_HOME: home };
+    const run = await jmp(["shell", "--exporter", "bench", "--", "j", "power", "on"], env);
+    assert.equal(run.stdout, "power on\n", run.stderr);
+    const viaGroup = await jmp([
+      "exporter",
+      "shell",
+      "--exporter",
+      "bench",
+      "--",
+      "j",
+      "power",
+      "off",
+    ], env);
+    assert.equal(viaGroup.stdout, "power off\n", viaGroup.stderr);
+    const missing = await jmp(["shell", "--exporter", "nope", "--", "true"], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope\.yaml/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
