@@ -1,15 +1,9 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseExporterConfig } from "../config/mod.ts";
-import { startLocalExporter } from "../exporter/mod.ts";
 import { PowerClient } from "../drivers/power/client.ts";
 import { FIXTURE_CLIENT } from "../tests/fixtures/fixture_driver.ts";
+import { withLocalExporter } from "../tests/fixtures/local_exporter.ts";
 import { AllowList, connectExporter, DriverCallError, DriverClient } from "./mod.ts";
 
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../tests/fixtures");
 const CONFIG = `
 apiVersion: jumpstarter.dev/v1alpha1
 kind: ExporterConfig
@@ -19,19 +13,8 @@ export:
   fixture: { type: ./fixture_driver.ts#createFixture }
 `;
 
-async function withExporter(test: (address: string) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), "jmp-client-"));
-  const address = `unix:${join(dir, "e.sock")}`;
-  const exporter = await startLocalExporter(
-    parseExporterConfig(CONFIG, join(FIXTURES, "client.yaml")),
-    { address },
-  );
-  try {
-    await test(address);
-  } finally {
-    await exporter.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+function withExporter(test: (address: string) => Promise<void>) {
+  return withLocalExporter(CONFIG, ({ address }) => test(address));
 }
 
 Deno.test("built-in drivers get their typed clients and calls reach the driver", async () => {

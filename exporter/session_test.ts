@@ -1,16 +1,10 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { parseExporterConfig } from "../config/mod.ts";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { fromValue, toValue } from "../drivers/framework/mod.ts";
 import { ExporterService, ExporterStatus } from "../proto/mod.ts";
-import { createChannel, openByteStream } from "../transport/mod.ts";
-import { startLocalExporter } from "./mod.ts";
-
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../tests/fixtures");
+import { type Channel, createChannel, openByteStream } from "../transport/mod.ts";
+import { withLocalExporter } from "../tests/fixtures/local_exporter.ts";
+import type { LocalExporter } from "./mod.ts";
 
 const CONFIG = `
 apiVersion: jumpstarter.dev/v1alpha1
@@ -27,27 +21,25 @@ export:
         type: MockPower
 `;
 
-async function withExporter(
+function withExporter(
   test: (ctx: {
-    service: ReturnType<typeof createClient<typeof ExporterService>>;
-    channel: ReturnType<typeof createChannel>;
+    service: Client<typeof ExporterService>;
+    channel: Channel;
     uuidOf: (name: string) => string;
-    exporter: Awaited<ReturnType<typeof startLocalExporter>>;
+    exporter: LocalExporter;
   }) => Promise<void>,
 ) {
-  const dir = mkdtempSync(join(tmpdir(), "jmp-session-"));
-  const config = parseExporterConfig(CONFIG, join(FIXTURES, "session.yaml"));
-  const exporter = await startLocalExporter(config, { address: `unix:${join(dir, "e.sock")}` });
-  const channel = createChannel(`unix:${join(dir, "e.sock")}`, { tls: false });
-  try {
-    const service = createClient(ExporterService, channel.transport);
-    const uuidOf = (name: string) => exporter.session.tree.nodes.find((n) => n.name === name)!.uuid;
-    await test({ service, channel, uuidOf, exporter });
-  } finally {
-    channel.close();
-    await exporter.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withLocalExporter(CONFIG, async ({ address, exporter }) => {
+    const channel = createChannel(address, { tls: false });
+    try {
+      const service = createClient(ExporterService, channel.transport);
+      const uuidOf = (name: string) =>
+        exporter.session.tree.nodes.find((n) => n.name === name)!.uuid;
+      await test({ service, channel, uuidOf, exporter });
+    } finally {
+      channel.close();
+    }
+  });
 }
 
 async function rejects(promise: Promise<unknown>, code: Code, text: RegExp) {
