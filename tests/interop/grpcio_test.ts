@@ -4,10 +4,8 @@
 // saw as JSON; the assertions are here.
 
 import { strict as assert } from "node:assert";
-import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import {
   type Address,
@@ -18,15 +16,15 @@ import {
 import { makeTestCerts } from "../fixtures/certs.ts";
 import { echoByteStream, INTEROP_ERROR, INTEROP_REPORT, interopRoutes } from "./interop_service.ts";
 import { ignoreUnlessInstalled } from "../fixtures/optional_tools.ts";
+import {
+  GOOGLE_PROTO_DIR,
+  grpcioMissing,
+  runPythonClient,
+  type RunResult,
+} from "./grpcio_runner.ts";
 
-const PYTHON = "/usr/bin/python3";
-const HERE = dirname(fileURLToPath(import.meta.url));
-const CLIENT = join(HERE, "grpcio_client.py");
-const PROTO_DIR = resolve(HERE, "../../proto");
-const GOOGLE_PROTO_DIR = resolve(HERE, "../../node_modules/google-proto-files");
 const MIB = 1024 * 1024;
-/** A safety net for a hung call, not a performance bound. */
-const CLIENT_KILL_AFTER_MS = 300_000;
+const runClient = (args: string[]) => runPythonClient("grpcio_client.py", args);
 
 /** What grpcio_client.py sends to DriverCall "echo" (kept in step with ECHO_VALUE there). */
 const ECHO_VALUE = {
@@ -164,43 +162,6 @@ const TRANSPORTS: Transport[] = [
 ];
 
 /** Why the tests cannot run here, or undefined when the system Python has grpcio. */
-function grpcioMissing(): string | undefined {
-  const probe = spawnSync(PYTHON, ["-c", "import grpc, grpc_tools"], { encoding: "utf8" });
-  if (probe.error) return `${PYTHON} cannot run (${probe.error.message})`;
-  if (probe.status !== 0) return `${PYTHON} lacks grpcio or grpcio-tools`;
-  return undefined;
-}
-
-interface RunResult {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs grpcio_client.py without blocking the event loop that serves it. */
-function runClient(args: string[]): Promise<RunResult> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(
-      PYTHON,
-      [CLIENT, "--proto-dir", PROTO_DIR, "--google-proto-dir", GOOGLE_PROTO_DIR, ...args],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const killer = setTimeout(() => child.kill("SIGKILL"), CLIENT_KILL_AFTER_MS);
-    child.on("error", (err) => {
-      clearTimeout(killer);
-      reject(err);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(killer);
-      resolveRun({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 function assertFacts(facts: ClientFacts, transport: Transport): void {
   const { report, echo, streaming, error, bidi } = facts;

@@ -1,0 +1,111 @@
+"""Drives a Jumpstarter exporter with Python grpcio the way upstream's Python client does.
+
+Only upstream's facts are used: ExporterService method names, report labels, driver method names
+(power `on`/`off`/`read`, shell `get_methods`/`call_method`) and arguments/results encoded as
+google.protobuf.Value through json_format, as upstream encodes them. Prints one JSON object of
+what it saw; tests/interop/grpcio_exporter_test.ts holds the assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grpcio_client as base  # noqa: E402 - stub generation and channels are shared
+
+import grpc  # noqa: E402
+from google.protobuf import empty_pb2, json_format, struct_pb2  # noqa: E402
+
+NAME_LABEL = "jumpstarter.dev/name"
+
+
+def value(data: Any) -> struct_pb2.Value:
+    return json_format.ParseDict(data, struct_pb2.Value())
+
+
+def call(stub: Any, pb: Any, uuid: str, method: str, *args: Any) -> Any:
+    request = pb.DriverCallRequest(uuid=uuid, method=method, args=[value(a) for a in args])
+    response = stub.DriverCall(request, timeout=base.CALL_TIMEOUT_S)
+    return json_format.MessageToDict(response.result)
+
+
+def stream(stub: Any, pb: Any, uuid: str, method: str, *args: Any) -> list[Any]:
+    request = pb.StreamingDriverCallRequest(uuid=uuid, method=method, args=[value(a) for a in args])
+    responses = stub.StreamingDriverCall(request, timeout=base.CALL_TIMEOUT_S)
+    return [json_format.MessageToDict(r.result) for r in responses]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="jmp-grpcio-") as tmp:
+        out_dir = Path(tmp)
+        base.generate_stubs(args.proto_dir, args.google_proto_dir, out_dir)
+        pb = base.load(out_dir, "jumpstarter.v1.jumpstarter_pb2")
+        pb_grpc = base.load(out_dir, "jumpstarter.v1.jumpstarter_pb2_grpc")
+        channel = base.open_channel(args.target, None, args.connect_timeout)
+        try:
+            stub = pb_grpc.ExporterServiceStub(channel)
+            report = stub.GetReport(empty_pb2.Empty(), timeout=base.CALL_TIMEOUT_S)
+            by_name = {r.labels.get(NAME_LABEL): r for r in report.reports}
+            if "power" not in by_name or "shell" not in by_name:
+                raise base.CheckError(f"no power or shell driver in {sorted(map(str, by_name))}")
+            power = by_name["power"].uuid
+            shell = by_name["shell"].uuid
+            chunks = stream(stub, pb, shell, "call_method", "greet", {}, "grpcio")
+            try:
+                call(stub, pb, power, "explode")
+                missing: dict[str, Any] = {"code": "OK", "details": ""}
+            except grpc.RpcError as err:
+                failed: Any = err
+                missing = {"code": failed.code().name, "details": failed.details()}
+            return {
+                "grpcio_version": grpc.__version__,
+                "report_uuid": report.uuid,
+                "reports": [
+                    {
+                        "uuid": r.uuid,
+                        "parent_uuid": r.parent_uuid,
+                        "labels": dict(r.labels),
+                        "description": r.description,
+                        "methods_description": dict(r.methods_description),
+                    }
+                    for r in report.reports
+                ],
+                "on": call(stub, pb, power, "on"),
+                "readings": stream(stub, pb, power, "read"),
+                "off_then": call(stub, pb, power, "off"),
+                "methods": call(stub, pb, shell, "get_methods"),
+                "greet_stdout": "".join(c[0] for c in chunks),
+                "greet_returncode": chunks[-1][2] if chunks else None,
+                "missing_method": missing,
+            }
+        finally:
+            channel.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Drive an exporter with grpcio; print JSON facts.")
+    parser.add_argument("--target", required=True, help="unix:/path of the exporter socket")
+    parser.add_argument("--proto-dir", type=Path, default=base.REPO / "proto")
+    parser.add_argument("--google-proto-dir", type=Path, default=base.default_google_proto_dir())
+    parser.add_argument("--connect-timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    try:
+        facts = run(args)
+    except base.CheckError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as err:
+        failed: Any = err
+        print(f"error: {failed.code().name}: {failed.details()}", file=sys.stderr)
+        return 1
+    print(json.dumps(facts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
