@@ -62,7 +62,13 @@ export async function startLocalSession(
     configFile,
     "--listen",
     `unix:${socket}`,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+    "--stop-with-stdin",
+  ], {
+    // Its own process group: Ctrl-C at the terminal is for the user's command, not the
+    // exporter. Should this process die without stopping it, its stdin closes and it stops.
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: true,
+  });
 
   const kept: string[] = [];
   child.stderr!.setEncoding("utf8");

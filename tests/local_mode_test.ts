@@ -2,7 +2,7 @@
 // command with `j` on PATH, and cleans up.
 
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -88,29 +88,48 @@ Deno.test("the command's exit code is jmp shell's, and the session is cleaned up
   assert.ok(!existsSync(dirname(socket)), "the private folder is gone");
 });
 
-Deno.test("SIGTERM to jmp shell ends the command and the exporter and cleans up", async () => {
+// Starts `jmp shell -- sh -c 'echo $JUMPSTARTER_HOST; exec sleep 30'` in its own process group
+// (as a terminal would) and waits until the command runs.
+async function sleepingShell() {
   const [cmd, ...rest] = JMP;
   const child = spawn(cmd, [
     ...rest,
-    "shell",
-    "--exporter-config",
-    DEMO,
-    "--",
-    "sh",
-    "-c",
+    ...["shell", "--exporter-config", DEMO, "--", "sh", "-c"],
     'echo "$JUMPSTARTER_HOST"; exec sleep 30',
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  ], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   const socket = await new Promise<string>((resolve) =>
     child.stdout.once("data", (d) => resolve(String(d).trim()))
   );
   assert.ok(existsSync(socket));
-  child.kill("SIGTERM");
-  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+  const closed = new Promise<[number | null, string | null]>((resolve) =>
     child.on("close", (code, signal) => resolve([code, signal]))
   );
+  return { child, socket, closed };
+}
+
+Deno.test("SIGTERM to jmp shell ends the command and the exporter and cleans up", async () => {
+  const { child, socket, closed } = await sleepingShell();
+  child.kill("SIGTERM");
+  const [code, signal] = await closed;
   // A shell sees 143 either way: Deno ends a process that handled SIGTERM by re-raising it,
   // a compiled binary exits with 128 + 15.
   assert.ok(code === 128 + 15 || signal === "SIGTERM", `code ${code}, signal ${signal}`);
+  assert.ok(!existsSync(dirname(socket)), "the private folder is gone");
+});
+
+Deno.test("Ctrl-C (SIGINT to the process group) ends the command; jmp shell cleans up", async () => {
+  const { child, socket, closed } = await sleepingShell();
+  process.kill(-child.pid!, "SIGINT");
+  const [code] = await closed;
+  assert.equal(code, 128 + 2, "the command's death by SIGINT is the exit code");
+  assert.ok(!existsSync(dirname(socket)), "the private folder is gone");
+});
+
+Deno.test("a command that crashes (SIGKILL) still gets the session cleaned up", async () => {
+  const { child, socket, closed } = await sleepingShell();
+  spawn("pkill", ["-KILL", "-g", String(child.pid), "-x", "sleep"]);
+  const [code] = await closed;
+  assert.equal(code, 128 + 9);
   assert.ok(!existsSync(dirname(socket)), "the private folder is gone");
 });
 
@@ -199,4 +218,21 @@ Deno.test("jmp shell --exporter NAME finds the config under XDG_CONFIG_HOME", as
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
+});
+
+Deno.test("the exporter stops by itself when jmp shell is killed outright", async () => {
+  const { child, socket, closed } = await sleepingShell();
+  const exporterRunning = () =>
+    spawnSync("pgrep", ["-f", "--", `--listen unix:${socket}`]).status === 0;
+  assert.ok(exporterRunning());
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+  process.kill(-child.pid!, "SIGKILL"); // the command, orphaned with jmp gone
+  await closed;
+  for (let i = 0; i < 50 && exporterRunning(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(!exporterRunning(), "the exporter noticed its stdin close and stopped");
+  rmSync(dirname(socket), { recursive: true, force: true });
 });

@@ -46,7 +46,8 @@ export function logPrinter(level: string): (entry: LogEntry) => void {
 export const exporterServeCommand: Command = {
   name: "serve",
   summary: "Serve an exporter config's drivers on a local socket or port, without a controller",
-  usage: "(--exporter-config FILE | --exporter NAME) [--listen ADDRESS] [--log-level LEVEL]",
+  usage:
+    "(--exporter-config FILE | --exporter NAME) [--listen ADDRESS] [--log-level LEVEL] [--stop-with-stdin]",
   options: [
     { flags: "    --exporter-config FILE", summary: "the exporter config file" },
     {
@@ -59,6 +60,10 @@ export const exporterServeCommand: Command = {
       summary: "unix:PATH or host:port (default unix:./NAME.sock); plaintext, for local use",
     },
     { flags: "    --log-level LEVEL", summary: "debug, info (default), warning or error" },
+    {
+      flags: "    --stop-with-stdin",
+      summary: "also stop when standard input closes (a supervising process went away)",
+    },
   ],
   async run(args, ctx) {
     const { values } = parseCommandArgs({
@@ -68,6 +73,7 @@ export const exporterServeCommand: Command = {
         exporter: { type: "string" },
         listen: { type: "string", short: "l" },
         "log-level": { type: "string", default: "info" },
+        "stop-with-stdin": { type: "boolean", default: false },
       },
       allowPositionals: false,
       strict: true,
@@ -92,7 +98,11 @@ export const exporterServeCommand: Command = {
     process.stdout.write(`${READY_PREFIX}${formatAddress(exporter.server.address)}\n`);
     await new Promise<void>((resolve) => {
       for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, resolve);
+      if (values["stop-with-stdin"]) {
+        process.stdin.on("end", resolve).on("error", resolve).resume();
+      }
     });
+    process.stdin.destroy();
     await exporter.close();
     return 0;
   },

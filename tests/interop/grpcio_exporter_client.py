@@ -3,7 +3,8 @@
 Only upstream's facts are used: ExporterService method names, report labels, driver method names
 (power `on`/`off`/`read`, shell `get_methods`/`call_method`) and arguments/results encoded as
 google.protobuf.Value through json_format, as upstream encodes them. Prints one JSON object of
-what it saw; tests/interop/grpcio_exporter_test.ts holds the assertions.
+what it saw; tests/interop/grpcio_exporter_test.ts holds the assertions. Any failure is one line
+on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -22,22 +23,51 @@ import grpc  # noqa: E402
 from google.protobuf import empty_pb2, json_format, struct_pb2  # noqa: E402
 
 NAME_LABEL = "jumpstarter.dev/name"
+MISSING_METHOD = "explode"
 
 
-def value(data: Any) -> struct_pb2.Value:
+def encode(data: Any) -> struct_pb2.Value:
+    """An argument as upstream's client encodes it."""
     return json_format.ParseDict(data, struct_pb2.Value())
 
 
-def call(stub: Any, pb: Any, uuid: str, method: str, *args: Any) -> Any:
-    request = pb.DriverCallRequest(uuid=uuid, method=method, args=[value(a) for a in args])
+def call(stub: Any, pb: Any, uuid: str, method: str, *args: Any) -> dict[str, Any]:
+    """DriverCall; the decoded result, and which Value kind carried it on the wire."""
+    request = pb.DriverCallRequest(uuid=uuid, method=method, args=[encode(a) for a in args])
     response = stub.DriverCall(request, timeout=base.CALL_TIMEOUT_S)
-    return json_format.MessageToDict(response.result)
+    return {
+        "result": json_format.MessageToDict(response.result),
+        "kind": response.result.WhichOneof("kind") if response.HasField("result") else None,
+    }
 
 
 def stream(stub: Any, pb: Any, uuid: str, method: str, *args: Any) -> list[Any]:
-    request = pb.StreamingDriverCallRequest(uuid=uuid, method=method, args=[value(a) for a in args])
+    """StreamingDriverCall; each decoded result in order."""
+    request = pb.StreamingDriverCallRequest(uuid=uuid, method=method, args=[encode(a) for a in args])
     responses = stub.StreamingDriverCall(request, timeout=base.CALL_TIMEOUT_S)
     return [json_format.MessageToDict(r.result) for r in responses]
+
+
+def report_facts(report: Any) -> dict[str, Any]:
+    return {
+        "uuid": report.uuid,
+        "parent_uuid": report.parent_uuid,
+        "labels": dict(report.labels),
+        "description": report.description,
+        "methods_description": dict(report.methods_description),
+    }
+
+
+def missing_method(stub: Any, pb: Any, uuid: str) -> dict[str, Any]:
+    try:
+        call(stub, pb, uuid, MISSING_METHOD)
+    except grpc.RpcError as err:
+        failed: Any = err  # the raised error is also the grpc.Call with code and details
+        code = failed.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise
+        return {"method": MISSING_METHOD, "code": code.name, "details": failed.details()}
+    return {"method": MISSING_METHOD, "code": "OK", "details": ""}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,36 +82,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report = stub.GetReport(empty_pb2.Empty(), timeout=base.CALL_TIMEOUT_S)
             by_name = {r.labels.get(NAME_LABEL): r for r in report.reports}
             if "power" not in by_name or "shell" not in by_name:
-                raise base.CheckError(f"no power or shell driver in {sorted(map(str, by_name))}")
+                names = sorted(str(n) for n in by_name)
+                raise base.CheckError(f"no power or shell driver in the report (names: {names})")
             power = by_name["power"].uuid
             shell = by_name["shell"].uuid
+            on = call(stub, pb, power, "on")
+            off = call(stub, pb, power, "off")
+            readings = stream(stub, pb, power, "read")
+            methods = call(stub, pb, shell, "get_methods")
             chunks = stream(stub, pb, shell, "call_method", "greet", {}, "grpcio")
-            try:
-                call(stub, pb, power, "explode")
-                missing: dict[str, Any] = {"code": "OK", "details": ""}
-            except grpc.RpcError as err:
-                failed: Any = err
-                missing = {"code": failed.code().name, "details": failed.details()}
             return {
                 "grpcio_version": grpc.__version__,
                 "report_uuid": report.uuid,
-                "reports": [
-                    {
-                        "uuid": r.uuid,
-                        "parent_uuid": r.parent_uuid,
-                        "labels": dict(r.labels),
-                        "description": r.description,
-                        "methods_description": dict(r.methods_description),
-                    }
-                    for r in report.reports
-                ],
-                "on": call(stub, pb, power, "on"),
-                "readings": stream(stub, pb, power, "read"),
-                "off_then": call(stub, pb, power, "off"),
-                "methods": call(stub, pb, shell, "get_methods"),
-                "greet_stdout": "".join(c[0] for c in chunks),
+                "reports": [report_facts(r) for r in report.reports],
+                "on": on,
+                "off": off,
+                "readings": readings,
+                "methods": methods["result"],
+                "greet_chunks": chunks,
+                "greet_stdout": "".join(str(c[0]) for c in chunks),
+                "greet_stderr": "".join(str(c[1]) for c in chunks),
                 "greet_returncode": chunks[-1][2] if chunks else None,
-                "missing_method": missing,
+                "missing_method": missing_method(stub, pb, power),
             }
         finally:
             channel.close()
@@ -98,10 +120,13 @@ def main(argv: list[str]) -> int:
         facts = run(args)
     except base.CheckError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 1
     except grpc.RpcError as err:
         failed: Any = err
         print(f"error: {failed.code().name}: {failed.details()}", file=sys.stderr)
+        return 1
+    except (IndexError, TypeError, KeyError) as err:  # an answer not shaped as upstream's
+        print(f"error: unexpected answer shape: {err!r}", file=sys.stderr)
         return 1
     print(json.dumps(facts))
     return 0
