@@ -1,17 +1,23 @@
 // Power switched by configured commands: a USB relay tool, uhubctl, a PDU's CLI.
 
 import { resolve } from "node:path";
+import type { Fields } from "../../config/mod.ts";
 import {
+  type CallContext,
+  DeviceUnavailableError,
+  type Driver,
+  type DriverContext,
   DriverError,
-  type DriverFactory,
-  InvalidArgumentError,
   NotImplementedError,
 } from "../framework/mod.ts";
 import { runToCompletion } from "../shell/mod.ts";
 import { powerDriver, type PowerReading } from "./power_driver.ts";
 
+// Exit codes with which a shell says it could not run the command (not executable, not found).
+const NOT_RUN = new Set([126, 127]);
+
 // "12.1 0.5" or {"voltage": 12.1, "current": 0.5}
-function parseReading(name: string, text: string): PowerReading {
+function parseReading(text: string): PowerReading {
   const trimmed = text.trim();
   let voltage: unknown;
   let current: unknown;
@@ -22,23 +28,23 @@ function parseReading(name: string, text: string): PowerReading {
       // reported below
     }
   } else {
-    [voltage, current] = trimmed.split(/\s+/).map(Number);
+    const words = trimmed.split(/\s+/);
+    if (words.length === 2) [voltage, current] = words.map(Number);
   }
-  if (
-    typeof voltage !== "number" || typeof current !== "number" || isNaN(voltage) || isNaN(current)
-  ) {
-    throw new InvalidArgumentError(
-      `${name}: expected "VOLTAGE CURRENT" or {"voltage":..,"current":..}, got ${
-        JSON.stringify(trimmed.slice(0, 80))
-      }`,
+  if (!Number.isFinite(voltage) || !Number.isFinite(current)) {
+    // The device's tool answered something else: a failure of the device, not of the caller.
+    throw new DriverError(
+      `read: expected the read command to print "VOLTAGE CURRENT" or ` +
+        `{"voltage": V, "current": A}, got ${JSON.stringify(trimmed.slice(0, 80))}`,
     );
   }
-  return { voltage, current };
+  return { voltage: voltage as number, current: current as number };
 }
 
 /**
  * `type: CommandPower`. Config: `on`, `off` (commands), `read` (optional command printing
- * voltage and current), `shell` (default `[sh, -c]`), `timeout` seconds (30), `cwd`, `env`.
+ * voltage and current, as `12.1 0.5` or `{"voltage": 12.1, "current": 0.5}`), `shell` (default
+ * `[sh, -c]`), `timeout` seconds (30), `cwd` (from the config file's folder), `env`.
  *
  * @example
  * ```yaml
@@ -47,7 +53,7 @@ function parseReading(name: string, text: string): PowerReading {
  *   config: { on: "uhubctl -l 1-1 -p 2 -a on", off: "uhubctl -l 1-1 -p 2 -a off" }
  * ```
  */
-export const createCommandPower: DriverFactory = (config, ctx) => {
+export function createCommandPower(config: Fields, ctx: DriverContext): Driver {
   const commands = {
     on: config.string("on", { nonEmpty: true }),
     off: config.string("off", { nonEmpty: true }),
@@ -59,33 +65,35 @@ export const createCommandPower: DriverFactory = (config, ctx) => {
   const cwd = config.has("cwd") ? resolve(ctx.baseDir, config.string("cwd")) : undefined;
   const env = config.stringMap("env");
 
-  const run = async (name: string, command: string, signal: AbortSignal) => {
+  async function run(name: string, command: string, call: CallContext): Promise<string> {
     const result = await runToCompletion([...shell, command], {
       name,
       cwd,
       env,
       timeoutSeconds,
-      signal,
+      signal: call.signal,
     });
+    if (result.stderr.trim()) call.log.debug(`${name}: ${result.stderr.trim()}`);
     if (result.code !== 0) {
       const last = result.stderr.trim().split("\n").pop() ?? "";
-      throw new DriverError(
-        `${name}: command exited with ${result.code}${last ? `: ${last}` : ""}`,
-      );
+      const message = `${name}: command exited with ${result.code}${last ? `: ${last}` : ""}`;
+      throw NOT_RUN.has(result.code)
+        ? new DeviceUnavailableError(message)
+        : new DriverError(message);
     }
     return result.stdout;
-  };
+  }
 
   return powerDriver({
     description: `Power switched by commands (on: ${commands.on})`,
     setPower: async (on, call) => {
-      await run(on ? "on" : "off", on ? commands.on : commands.off, call.signal);
+      await run(on ? "on" : "off", on ? commands.on : commands.off, call);
     },
     async *read(call) {
       if (commands.read === undefined) {
         throw new NotImplementedError("this power driver has no read command configured");
       }
-      yield parseReading("read", await run("read", commands.read, call.signal));
+      yield parseReading(await run("read", commands.read, call));
     },
   });
-};
+}

@@ -5,13 +5,12 @@ import { Buffer } from "node:buffer";
 import type { Fields } from "../../config/mod.ts";
 import {
   DeviceUnavailableError,
+  type Driver,
   DriverError,
-  type DriverFactory,
   DriverTimeoutError,
-  InvalidArgumentError,
   NotImplementedError,
 } from "../framework/mod.ts";
-import { powerDriver } from "./power_driver.ts";
+import { powerDriver, type PowerReading } from "./power_driver.ts";
 
 /** One configured request. */
 interface HttpAction {
@@ -27,7 +26,7 @@ function readAction(config: Fields, key: string, defaultMethod: string): HttpAct
   }
   const action = config.mapping(key);
   const result = {
-    method: action.string("method", { default: defaultMethod }).toUpperCase(),
+    method: action.string("method", { default: defaultMethod, nonEmpty: true }).toUpperCase(),
     path: action.string("path"),
     body: action.optionalString("body"),
     headers: action.stringMap("headers"),
@@ -36,10 +35,54 @@ function readAction(config: Fields, key: string, defaultMethod: string): HttpAct
   return result;
 }
 
+function readBaseUrl(config: Fields): URL {
+  const text = config.string("url", { nonEmpty: true });
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw config.error("url", `must be an absolute URL such as http://pdu.lab:8080, got "${text}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw config.error("url", `must be an http:// or https:// URL, got "${text}"`);
+  }
+  // fetch refuses URLs with credentials.
+  if (url.username || url.password) {
+    throw config.error("url", "must not hold credentials: set username and password instead");
+  }
+  return url;
+}
+
+// `path` below the base URL's own path: http://pdu/api + /outlets/1 = http://pdu/api/outlets/1.
+function join(base: URL, path: string): URL {
+  const [pathname, query] = path.split(/\?(.*)/s, 2);
+  const url = new URL(base);
+  url.pathname = `${base.pathname.replace(/\/+$/, "")}/${pathname.replace(/^\/+/, "")}`;
+  if (query !== undefined) url.search = query;
+  return url;
+}
+
+function parseReading(text: string): PowerReading {
+  let reading: { voltage?: unknown; current?: unknown } | null = null;
+  try {
+    reading = JSON.parse(text);
+  } catch {
+    // reported below
+  }
+  const { voltage, current } = reading ?? {};
+  if (typeof voltage !== "number" || typeof current !== "number") {
+    throw new DriverError(
+      `read: expected JSON {"voltage": V, "current": A}, got ${JSON.stringify(text.slice(0, 80))}`,
+    );
+  }
+  return { voltage, current };
+}
+
 /**
- * `type: HttpPower`. Config: `url` (base), `on`/`off` (a path, or `{method, path, body,
- * headers}`; POST by default), `read` (optional, GET, answering `{"voltage":..,"current":..}`),
- * `timeout` seconds (10), `username`/`password` (HTTP basic auth).
+ * `type: HttpPower`. Config: `url` (base), `on`/`off` (a path below it, or `{method, path,
+ * body, headers}`; POST by default), `read` (optional, GET by default, answering
+ * `{"voltage":..,"current":..}`), `timeout` seconds (10), `username`/`password` (HTTP basic
+ * auth).
  *
  * @example
  * ```yaml
@@ -48,13 +91,8 @@ function readAction(config: Fields, key: string, defaultMethod: string): HttpAct
  *   config: { url: "http://pdu.lab:8080", on: /outlets/3/on, off: /outlets/3/off }
  * ```
  */
-export const createHttpPower: DriverFactory = (config) => {
-  const base = config.string("url", { nonEmpty: true });
-  try {
-    new URL(base);
-  } catch {
-    throw config.error("url", `must be an absolute URL such as http://pdu.lab:8080, got "${base}"`);
-  }
+export function createHttpPower(config: Fields): Driver {
+  const base = readBaseUrl(config);
   if (!config.has("on")) throw config.error("on", "is required");
   if (!config.has("off")) throw config.error("off", "is required");
   const actions = {
@@ -64,40 +102,47 @@ export const createHttpPower: DriverFactory = (config) => {
   };
   const timeoutSeconds = config.number("timeout", { default: 10, min: 0 });
   const username = config.optionalString("username");
-  const password = config.optionalString("password") ?? "";
-  const auth: Record<string, string> = username === undefined
-    ? {}
-    : { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` };
+  const password = config.optionalString("password");
+  if (password !== undefined && username === undefined) {
+    throw config.error("password", "needs a username");
+  }
+  const authorization = username === undefined
+    ? undefined
+    : `Basic ${Buffer.from(`${username}:${password ?? ""}`).toString("base64")}`;
 
-  const request = async (name: string, action: HttpAction, signal: AbortSignal) => {
-    const url = new URL(action.path, base);
+  async function request(name: string, action: HttpAction, signal: AbortSignal) {
+    const url = join(base, action.path);
+    const headers = new Headers(action.headers);
+    if (authorization) headers.set("authorization", authorization);
     const deadline = AbortSignal.timeout(timeoutSeconds * 1000);
-    let response: Response;
+    let status: number;
+    let text: string;
     try {
-      response = await fetch(url, {
+      const response = await fetch(url, {
         method: action.method,
-        headers: { ...auth, ...action.headers },
+        headers,
         body: action.body,
         signal: AbortSignal.any([signal, deadline]),
       });
+      status = response.status;
+      text = await response.text();
     } catch (err) {
+      if (signal.aborted) throw signal.reason;
       if (deadline.aborted) {
         throw new DriverTimeoutError(`${name}: ${url} did not answer within ${timeoutSeconds}s`);
       }
-      if (signal.aborted) throw err;
       const cause = (err as { cause?: { message?: string } }).cause?.message;
       throw new DeviceUnavailableError(
         `${name}: cannot reach ${url}: ${cause ?? (err as Error).message}`,
       );
     }
-    const text = await response.text();
-    if (!response.ok) {
+    if (status < 200 || status > 299) {
       throw new DriverError(
-        `${name}: ${action.method} ${url} answered ${response.status}: ${text.slice(0, 200)}`,
+        `${name}: ${action.method} ${url} answered ${status}: ${text.slice(0, 200)}`,
       );
     }
     return text;
-  };
+  }
 
   return powerDriver({
     description: `HTTP power switch at ${base}`,
@@ -108,21 +153,7 @@ export const createHttpPower: DriverFactory = (config) => {
       if (!actions.read) {
         throw new NotImplementedError("this power driver has no read request configured");
       }
-      const text = await request("read", actions.read, call.signal);
-      let reading: { voltage?: unknown; current?: unknown };
-      try {
-        reading = JSON.parse(text);
-      } catch {
-        throw new InvalidArgumentError(
-          `read: expected JSON {"voltage":..,"current":..}, got ${text.slice(0, 80)}`,
-        );
-      }
-      if (typeof reading.voltage !== "number" || typeof reading.current !== "number") {
-        throw new InvalidArgumentError(
-          `read: expected numbers voltage and current, got ${text.slice(0, 80)}`,
-        );
-      }
-      yield { voltage: reading.voltage, current: reading.current };
+      yield parseReading(await request("read", actions.read, call.signal));
     },
   });
-};
+}

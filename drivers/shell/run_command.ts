@@ -101,7 +101,10 @@ export async function* runCommand(
   const flow = (on: boolean) => {
     if (paused !== on) return;
     paused = !on;
-    for (const pipe of pipes) on ? pipe.resume() : pipe.pause();
+    for (const pipe of pipes) {
+      if (on) pipe.resume();
+      else pipe.pause();
+    }
   };
   let wake = () => {};
   const notify = () => wake();
@@ -149,7 +152,10 @@ export async function* runCommand(
   };
   const timeout = options.timeoutSeconds;
   const timer = timeout !== undefined && timeout * 1000 <= MAX_TIMER_MS
-    ? setTimeout(() => stop(new DriverTimeoutError(`${name}: timed out after ${timeout}s`)), timeout * 1000)
+    ? setTimeout(
+      () => stop(new DriverTimeoutError(`${name}: timed out after ${timeout}s`)),
+      timeout * 1000,
+    )
     : undefined;
   const onAbort = () => {
     const reason = signal?.reason;
