@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../../config/mod.ts";
 import {
@@ -12,17 +11,7 @@ import {
 import { gone, readPidFile } from "../../tests/fixtures/processes.ts";
 import { build, invoke, readAll } from "../../tests/fixtures/driver_harness.ts";
 import { createCommandPower } from "./mod.ts";
-
-function withTempDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "jmp-power-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
 
 Deno.test(
   "CommandPower on and off run their commands",

@@ -1,22 +1,10 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeviceUnavailableError, DriverTimeoutError } from "../framework/mod.ts";
 import { gone, readPidFile } from "../../tests/fixtures/processes.ts";
 import { type CommandEvent, runCommand, runToCompletion } from "./run_command.ts";
-
-function withTempDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "jmp-run-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
 
 Deno.test("output and exit code come back in order", async () => {
   const events: CommandEvent[] = [];

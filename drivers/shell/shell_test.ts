@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, Fields } from "../../config/mod.ts";
@@ -13,6 +13,7 @@ import {
 } from "../framework/mod.ts";
 import { gone, readPidFile } from "../../tests/fixtures/processes.ts";
 import { createShell, type ShellDriver } from "./mod.ts";
+import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const context = (signal = new AbortController().signal): CallContext => ({ signal, log: silent });
@@ -42,17 +43,6 @@ async function call(driver: ShellDriver, args: JsonValue[], signal?: AbortSignal
     stderr: chunks.map((c) => c[1]).join(""),
     code: chunks.at(-1)?.[2],
     codes: chunks.map((c) => c[2]),
-  };
-}
-
-function withTempDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "jmp-shell-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   };
 }
 
