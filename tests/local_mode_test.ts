@@ -48,6 +48,11 @@ Deno.test("j alone lists the driver tree with clients and descriptions", async (
   assert.match(run.stdout, /^power +PowerClient +Simulated power switch of the board$/m);
   assert.match(run.stdout, /^board +CompositeClient +The device under test$/m);
   assert.match(run.stdout, /^ {2}shell +ShellClient/m);
+  const json = await shell("j", "-o", "json");
+  const tree = JSON.parse(json.stdout);
+  assert.deepEqual(tree.children.map((c: { name: string }) => c.name), ["power", "board"]);
+  assert.equal(tree.children[1].children[0].client, "jumpstarter_driver_shell.client.ShellClient");
+  assert.equal(tree.children[0].methods.on, "Turn the power on");
 });
 
 Deno.test("shell driver commands stream output and their exit code is the shell's", async () => {

@@ -64,6 +64,20 @@ export function renderTree(root: DriverClient): string {
     "\n";
 }
 
+/** The driver tree as JSON: name, client, description, methods and children of each driver. */
+export function treeJson(client: DriverClient): unknown {
+  return {
+    name: client.name,
+    uuid: client.uuid,
+    client: client.clientName,
+    description: client.description ?? null,
+    methods: client.methodsDescription,
+    children: [...client.children.values()].map(treeJson),
+  };
+}
+
+const JSON_FLAGS = [["-o", "json"], ["--output", "json"], ["--output=json"], ["-ojson"]];
+
 /** Runs `j` with `args` against the exporter at JUMPSTARTER_HOST. */
 export async function runJ(args: string[], io: Io): Promise<number> {
   const host = process.env[HOST_ENV];
@@ -90,6 +104,10 @@ export async function runJ(args: string[], io: Io): Promise<number> {
       io.stdout(renderTree(exporter.root));
       return 0;
     }
+    if (JSON_FLAGS.some((flags) => flags.join(" ") === args.join(" "))) {
+      io.stdout(`${JSON.stringify(treeJson(exporter.root), null, 2)}\n`);
+      return 0;
+    }
     const root = driverGroup(exporter.root, "j");
     root.summary = "Drive the exporter's devices: j <driver> <command> [args]";
     return await runProgram(root, args, io);
@@ -102,7 +120,7 @@ export async function runJ(args: string[], io: Io): Promise<number> {
 export const jCommand: Command = {
   name: "j",
   summary: "Drive the devices of the surrounding jmp shell (what `j` runs)",
-  usage: "[DRIVER [COMMAND] [ARG...]]",
+  usage: "[-o json] | DRIVER [COMMAND] [ARG...]",
   passThrough: true,
   run: (args, ctx) => runJ(ctx.debug ? ["--debug", ...args] : args, ctx.io),
 };
