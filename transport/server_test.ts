@@ -88,6 +88,8 @@ function testCerts(): TestCerts {
   certs ??= makeTestCerts();
   return certs;
 }
+// Made once for all the tests of this file, removed when they are done.
+globalThis.addEventListener("unload", () => certs?.remove());
 
 const transports: {
   name: string;
