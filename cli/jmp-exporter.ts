@@ -1,13 +1,18 @@
 // Entry point of `jmp-exporter`, the daemon that serves the drivers of a test bench.
 import process from "node:process";
 import { type Group, runProgram } from "./command.ts";
-import { exporterServeCommand, helpCommand, versionCommand } from "./commands/mod.ts";
+import {
+  exporterRunCommand,
+  exporterServeCommand,
+  helpCommand,
+  versionCommand,
+} from "./commands/mod.ts";
 
 /** The `jmp-exporter` program: its name, summary and command groups. */
 export const jmpExporter: Group = {
   name: "jmp-exporter",
   summary: "Jumpstarter exporter: serve the drivers of a test bench",
-  commands: [exporterServeCommand, helpCommand, versionCommand],
+  commands: [exporterRunCommand, exporterServeCommand, helpCommand, versionCommand],
 };
 
 /** Runs `jmp-exporter` with `argv` (the arguments after the program name); returns the exit code. */

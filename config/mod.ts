@@ -10,6 +10,8 @@ export {
   exporterConfigPaths,
   findExporterConfig,
   SYSTEM_CONFIG_DIR,
+  SYSTEM_CONFIG_DIR_ENV,
+  systemConfigDir,
   userConfigDir,
   validateAlias,
 } from "./paths.ts";
@@ -23,3 +25,4 @@ export {
   loadExporterConfig,
   parseExporterConfig,
 } from "./exporter_config.ts";
+export { PRIVATE_FILE_MODE, updateYaml, writeFileAtomic } from "./config_writer.ts";

@@ -9,12 +9,26 @@ import { AliasError, ConfigError } from "./errors.ts";
 
 /** The system-wide configuration directory. */
 export const SYSTEM_CONFIG_DIR = "/etc/jumpstarter";
+/** Environment variable that moves the system-wide directory (tests, containers, packaging). */
+export const SYSTEM_CONFIG_DIR_ENV = "JMP_SYSTEM_CONFIG_DIR";
+
+/**
+ * The system-wide directory: `$JMP_SYSTEM_CONFIG_DIR` when set, else `/etc/jumpstarter`.
+ *
+ * @example
+ * ```ts
+ * systemConfigDir({}); // "/etc/jumpstarter"
+ * ```
+ */
+export function systemConfigDir(env: Record<string, string | undefined> = process.env): string {
+  return env[SYSTEM_CONFIG_DIR_ENV] || SYSTEM_CONFIG_DIR;
+}
 
 /** Where to look; both default to the real ones, tests pass temporary directories. */
 export interface ConfigPathOptions {
   /** Environment read for `XDG_CONFIG_HOME` and `HOME`; default `process.env`. */
   env?: Record<string, string | undefined>;
-  /** The system-wide directory; default `/etc/jumpstarter`. */
+  /** The system-wide directory; default `systemConfigDir(env)`. */
   systemDir?: string;
 }
 
@@ -72,7 +86,7 @@ export function exporterConfigPaths(alias: string, options: ConfigPathOptions = 
   const file = `${alias}.yaml`;
   return [
     join(userConfigDir(options.env ?? process.env), "exporters", file),
-    join(options.systemDir ?? SYSTEM_CONFIG_DIR, "exporters", file),
+    join(options.systemDir ?? systemConfigDir(options.env ?? process.env), "exporters", file),
   ];
 }
 

@@ -2,11 +2,24 @@
 
 import type { Group } from "../command.ts";
 import { exporterServeCommand } from "./exporter_serve.ts";
+import {
+  exporterCreateCommand,
+  exporterDeleteCommand,
+  exporterListCommand,
+  exporterRunCommand,
+} from "./exporter_configs.ts";
 import { shellCommand } from "./shell.ts";
 
-/** `jmp exporter serve|shell`. */
+/** `jmp exporter create|list|delete|run|serve|shell`. */
 export const exporterGroup: Group = {
   name: "exporter",
-  summary: "Serve exporter configs locally",
-  commands: [exporterServeCommand, { ...shellCommand, summary: "Same as `jmp shell`" }],
+  summary: "Manage and run the exporter configs of this host",
+  commands: [
+    exporterCreateCommand,
+    exporterListCommand,
+    exporterDeleteCommand,
+    exporterRunCommand,
+    exporterServeCommand,
+    { ...shellCommand, summary: "Same as `jmp shell`" },
+  ],
 };

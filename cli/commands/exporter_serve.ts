@@ -2,7 +2,12 @@
 // address without a controller. `jmp shell` runs it on a private Unix socket.
 
 import process from "node:process";
-import { ConfigError, findExporterConfig, loadExporterConfig } from "../../config/mod.ts";
+import {
+  ConfigError,
+  type ExporterConfig,
+  findExporterConfig,
+  loadExporterConfig,
+} from "../../config/mod.ts";
 import { type LogEntry, startLocalExporter } from "../../exporter/mod.ts";
 import { formatAddress, TransportError } from "../../transport/mod.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
@@ -40,6 +45,35 @@ export function logPrinter(level: string): (entry: LogEntry) => void {
       `${entry.timestamp.toISOString()} ${entry.severity}${who}: ${entry.message}\n`,
     );
   };
+}
+
+/**
+ * Serves `config` on `address` until SIGINT/SIGTERM/SIGHUP (or, with `stopWithStdin`, until
+ * standard input closes), printing READY_PREFIX and the address once it accepts calls.
+ */
+export async function serveUntilStopped(
+  config: ExporterConfig,
+  options: { address: string; logLevel: string; stopWithStdin?: boolean },
+): Promise<void> {
+  let exporter;
+  try {
+    exporter = await startLocalExporter(config, {
+      address: options.address,
+      onLog: logPrinter(options.logLevel),
+    });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TransportError) {
+      throw new CliError(err.message);
+    }
+    throw err;
+  }
+  process.stdout.write(`${READY_PREFIX}${formatAddress(exporter.server.address)}\n`);
+  await new Promise<void>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, resolve);
+    if (options.stopWithStdin) process.stdin.on("end", resolve).on("error", resolve).resume();
+  });
+  process.stdin.destroy();
+  await exporter.close();
 }
 
 /** `serve --exporter-config FILE | --exporter NAME --listen ADDRESS`. */
@@ -82,28 +116,11 @@ export const exporterServeCommand: Command = {
       throw usageError(`--log-level must be one of ${LEVELS.join(", ")}`, ctx);
     }
     const config = await loadChosenConfig(values, ctx);
-    const address = values.listen ?? `unix:${config.metadata.name}.sock`;
-    let exporter;
-    try {
-      exporter = await startLocalExporter(config, {
-        address,
-        onLog: logPrinter(values["log-level"]),
-      });
-    } catch (err) {
-      if (err instanceof ConfigError || err instanceof TransportError) {
-        throw new CliError(err.message);
-      }
-      throw err;
-    }
-    process.stdout.write(`${READY_PREFIX}${formatAddress(exporter.server.address)}\n`);
-    await new Promise<void>((resolve) => {
-      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, resolve);
-      if (values["stop-with-stdin"]) {
-        process.stdin.on("end", resolve).on("error", resolve).resume();
-      }
+    await serveUntilStopped(config, {
+      address: values.listen ?? `unix:${config.metadata.name}.sock`,
+      logLevel: values["log-level"],
+      stopWithStdin: values["stop-with-stdin"],
     });
-    process.stdin.destroy();
-    await exporter.close();
     return 0;
   },
 };

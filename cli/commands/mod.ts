@@ -5,3 +5,9 @@ export { exporterServeCommand } from "./exporter_serve.ts";
 export { exporterGroup } from "./exporter.ts";
 export { shellCommand } from "./shell.ts";
 export { jCommand, runJ } from "./j.ts";
+export {
+  exporterCreateCommand,
+  exporterDeleteCommand,
+  exporterListCommand,
+  exporterRunCommand,
+} from "./exporter_configs.ts";

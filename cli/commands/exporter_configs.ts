@@ -1,0 +1,193 @@
+// `jmp exporter create|list|delete|run`: the exporter configs of this host, as the
+// configuration document describes them. `jmp-exporter run NAME` is the same `run`.
+
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import process from "node:process";
+import { stringify } from "yaml";
+import {
+  ConfigError,
+  EXPORTER_API_VERSION,
+  findExporterConfig,
+  loadExporterConfig,
+  PRIVATE_FILE_MODE,
+  systemConfigDir,
+  userConfigDir,
+  validateAlias,
+  writeFileAtomic,
+} from "../../config/mod.ts";
+import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
+import { listFormat, renderRows } from "../output_format.ts";
+import { valueOrPrompt } from "../prompt.ts";
+import { serveUntilStopped } from "./exporter_serve.ts";
+
+function alias(positionals: string[], ctx: Context): string {
+  if (positionals.length !== 1) throw usageError("give one exporter NAME", ctx);
+  try {
+    validateAlias(positionals[0]);
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  return positionals[0];
+}
+
+function asCliError(err: unknown): never {
+  if (err instanceof ConfigError) throw new CliError(err.message);
+  throw err;
+}
+
+/** `create NAME [--endpoint E] [--token T] [--namespace NS] [--user] [--force]`. */
+export const exporterCreateCommand: Command = {
+  name: "create",
+  summary: "Create an exporter config (asks for endpoint and token on a terminal)",
+  usage: "NAME [--endpoint ENDPOINT] [--token TOKEN] [--namespace NS] [--user] [--force]",
+  options: [
+    { flags: "    --endpoint ENDPOINT", summary: "the controller's gRPC endpoint (host:port)" },
+    { flags: "    --token TOKEN", summary: "the exporter's token" },
+    { flags: "    --namespace NS", summary: "its namespace (default: default)" },
+    {
+      flags: "    --user",
+      summary: "write under ~/.config/jumpstarter/exporters instead of /etc/jumpstarter/exporters",
+    },
+    { flags: "    --force", summary: "replace an existing config of that name" },
+  ],
+  async run(args, ctx) {
+    const { values, positionals } = parseCommandArgs({
+      args,
+      options: {
+        endpoint: { type: "string" },
+        token: { type: "string" },
+        namespace: { type: "string", default: "default" },
+        user: { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    }, ctx);
+    const name = alias(positionals, ctx);
+    const dir = values.user ? userConfigDir() : systemConfigDir();
+    const file = join(dir, "exporters", `${name}.yaml`);
+    if (existsSync(file) && !values.force) {
+      throw new CliError(`${file}: already exists; delete it first or pass --force`);
+    }
+    const endpoint = await valueOrPrompt(values.endpoint, "--endpoint", "Endpoint");
+    const token = await valueOrPrompt(values.token, "--token", "Token");
+    const text = stringify({
+      apiVersion: EXPORTER_API_VERSION,
+      kind: "ExporterConfig",
+      metadata: { namespace: values.namespace, name },
+      endpoint,
+      token,
+      tls: { ca: "", insecure: false },
+      export: {},
+    });
+    try {
+      writeFileAtomic(file, text, { mode: PRIVATE_FILE_MODE });
+    } catch (err) {
+      asCliError(err);
+    }
+    ctx.io.stdout(`Created exporter config '${file}'; add drivers under export:\n`);
+  },
+};
+
+/** `list [-o text|json|yaml|name]`: ALIAS / PATH of every exporter config found. */
+export const exporterListCommand: Command = {
+  name: "list",
+  summary: "List the exporter configs of this host and user",
+  usage: "[-o text|json|yaml|name]",
+  options: [{ flags: "-o, --output FORMAT", summary: "text (default), json, yaml or name" }],
+  run(args, ctx) {
+    const { values } = parseCommandArgs({
+      args,
+      options: { output: { type: "string", short: "o", default: "text" } },
+      allowPositionals: false,
+      strict: true,
+    }, ctx);
+    const format = listFormat(values.output, ctx);
+    const rows: { alias: string; path: string }[] = [];
+    for (const dir of [userConfigDir(), systemConfigDir()].map((d) => join(d, "exporters"))) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir).filter((n) => n.endsWith(".yaml")).sort();
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== "ENOENT") throw new CliError(`${dir}: cannot list: ${(err as Error).message}`);
+      }
+      for (const n of names) rows.push({ alias: basename(n, ".yaml"), path: join(dir, n) });
+    }
+    ctx.io.stdout(renderRows(rows, format, [["ALIAS", "alias"], ["PATH", "path"]], "alias"));
+  },
+};
+
+/** `delete NAME`: removes the config `run NAME` would use. */
+export const exporterDeleteCommand: Command = {
+  name: "delete",
+  summary: "Delete an exporter config",
+  usage: "NAME",
+  run(args, ctx) {
+    const { positionals } = parseCommandArgs(
+      { args, options: {}, allowPositionals: true, strict: true },
+      ctx,
+    );
+    const name = alias(positionals, ctx);
+    let file: string;
+    try {
+      file = findExporterConfig(name);
+    } catch (err) {
+      asCliError(err);
+    }
+    try {
+      rmSync(file);
+    } catch (err) {
+      throw new CliError(`${file}: cannot delete: ${(err as Error).message}`);
+    }
+    ctx.io.stdout(`Deleted exporter config '${file}'\n`);
+  },
+};
+
+/** `run NAME | -c PATH [--listen ADDRESS]`. */
+export const exporterRunCommand: Command = {
+  name: "run",
+  summary: "Run an exporter from its config",
+  usage: "(NAME | -c PATH) [--listen ADDRESS] [--log-level LEVEL]",
+  options: [
+    { flags: "-c, --config PATH", summary: "an exporter config file instead of a NAME" },
+    {
+      flags: "-l, --listen ADDRESS",
+      summary: "where to serve until controllers are supported (default unix:$TMPDIR/NAME.sock)",
+    },
+    { flags: "    --log-level LEVEL", summary: "debug, info (default), warning or error" },
+  ],
+  async run(args, ctx) {
+    const { values, positionals } = parseCommandArgs({
+      args,
+      options: {
+        config: { type: "string", short: "c" },
+        listen: { type: "string", short: "l" },
+        "log-level": { type: "string", default: "info" },
+      },
+      allowPositionals: true,
+      strict: true,
+    }, ctx);
+    if ((values.config === undefined) === (positionals.length === 0)) {
+      throw usageError("give an exporter NAME or -c PATH", ctx);
+    }
+    let file = values.config;
+    try {
+      file ??= findExporterConfig(alias(positionals, ctx));
+    } catch (err) {
+      asCliError(err);
+    }
+    process.stdout.write(`Using exporter config '${file}'\n`);
+    const config = await loadExporterConfig(file).catch(asCliError);
+    const address = values.listen ??
+      `unix:${join(process.env.TMPDIR || "/tmp", `${config.metadata.name}.sock`)}`;
+    if (config.endpoint) {
+      process.stderr.write(
+        `note: registering with the controller at ${config.endpoint} is not supported yet; ` +
+          `serving locally on ${address} (jmp shell / j can use it via JUMPSTARTER_HOST)\n`,
+      );
+    }
+    await serveUntilStopped(config, { address, logLevel: values["log-level"] });
+  },
+};

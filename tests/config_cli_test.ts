@@ -1,0 +1,257 @@
+// The configuration commands run as the user runs them, against temporary config folders:
+// XDG_CONFIG_HOME for the user's, JMP_SYSTEM_CONFIG_DIR standing in for /etc/jumpstarter.
+
+import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { withTempDir } from "./fixtures/temp_dir.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+// HOME moves to the temp folder; Deno's cache must not move with it.
+const BASE_ENV = {
+  PATH: process.env.PATH ?? "",
+  DENO_DIR: process.env.DENO_DIR ??
+    join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "deno"),
+};
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `jmp` (or another binary entry) with config folders under `dir` and the given env. */
+function cli(
+  dir: string,
+  args: string[],
+  env: Record<string, string> = {},
+  entry = "cli/jmp.ts",
+): Promise<Run> {
+  const child = spawn(process.execPath, ["run", "-A", join(ROOT, entry), ...args], {
+    env: {
+      ...BASE_ENV,
+      HOME: join(dir, "home"),
+      XDG_CONFIG_HOME: join(dir, "xdg"),
+      JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+Deno.test(
+  "jmp exporter create writes a private config under the system folder, or the user's",
+  withTempDir(async (dir) => {
+    const made = await cli(dir, [
+      "exporter",
+      "create",
+      "bench",
+      "--endpoint",
+      "ctl:8082",
+      "--token",
+      "t0k",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const file = join(dir, "etc/exporters/bench.yaml");
+    assert.equal(made.stdout, `Created exporter config '${file}'; add drivers under export:\n`);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const text = readFileSync(file, "utf8");
+    assert.match(text, /^apiVersion: jumpstarter\.dev\/v1alpha1\nkind: ExporterConfig\n/);
+    assert.match(text, /\nendpoint: ctl:8082\ntoken: t0k\n/);
+    const user = await cli(dir, [
+      "exporter",
+      "create",
+      "mine",
+      "--user",
+      "--endpoint",
+      "e",
+      "--token",
+      "t",
+    ]);
+    assert.equal(user.code, 0, user.stderr);
+    assert.ok(existsSync(join(dir, "xdg/jumpstarter/exporters/mine.yaml")));
+  }),
+);
+
+Deno.test(
+  "jmp exporter create without a terminal needs its flags, and never replaces a file unasked",
+  withTempDir(async (dir) => {
+    const missing = await cli(dir, ["exporter", "create", "bench", "--endpoint", "e"]);
+    assert.equal(missing.code, 2);
+    assert.equal(missing.stderr, "error: --token is required (no terminal to ask on)\n");
+    assert.ok(!existsSync(join(dir, "etc/exporters/bench.yaml")), "nothing written");
+    await cli(dir, ["exporter", "create", "bench", "--endpoint", "e", "--token", "one"]);
+    const again = await cli(dir, [
+      "exporter",
+      "create",
+      "bench",
+      "--endpoint",
+      "e",
+      "--token",
+      "two",
+    ]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /bench\.yaml: already exists; delete it first or pass --force\n$/);
+    assert.match(readFileSync(join(dir, "etc/exporters/bench.yaml"), "utf8"), /token: one/);
+    const forced = await cli(dir, [
+      "exporter",
+      "create",
+      "bench",
+      "--endpoint",
+      "e",
+      "--token",
+      "two",
+      "--force",
+    ]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(readFileSync(join(dir, "etc/exporters/bench.yaml"), "utf8"), /token: two/);
+  }),
+);
+
+Deno.test(
+  "names with path separators or .. are refused before anything is touched",
+  withTempDir(async (dir) => {
+    for (const name of ["../evil", "a/b", "..", "a\\b"]) {
+      const run = await cli(dir, ["exporter", "create", name, "--endpoint", "e", "--token", "t"]);
+      assert.equal(run.code, 2, name);
+      assert.match(run.stderr, /^error: alias ".*": must not/);
+    }
+    assert.ok(!existsSync(join(dir, "etc")), "no folder was created");
+  }),
+);
+
+Deno.test(
+  "jmp exporter list shows ALIAS and PATH of user and system configs, in every format",
+  withTempDir(async (dir) => {
+    await cli(dir, ["exporter", "create", "sys", "--endpoint", "e", "--token", "t"]);
+    await cli(dir, ["exporter", "create", "usr", "--user", "--endpoint", "e", "--token", "t"]);
+    const usr = join(dir, "xdg/jumpstarter/exporters/usr.yaml");
+    const sys = join(dir, "etc/exporters/sys.yaml");
+    const text = await cli(dir, ["exporter", "list"]);
+    assert.equal(text.stdout, `ALIAS   PATH\nusr     ${usr}\nsys     ${sys}\n`);
+    const json = await cli(dir, ["exporter", "list", "-o", "json"]);
+    assert.deepEqual(JSON.parse(json.stdout), [{ alias: "usr", path: usr }, {
+      alias: "sys",
+      path: sys,
+    }]);
+    const yaml = await cli(dir, ["exporter", "list", "-o", "yaml"]);
+    assert.equal(yaml.stdout, `- alias: usr\n  path: ${usr}\n- alias: sys\n  path: ${sys}\n`);
+    assert.equal((await cli(dir, ["exporter", "list", "-o", "name"])).stdout, "usr\nsys\n");
+    const bad = await cli(dir, ["exporter", "list", "-o", "xml"]);
+    assert.equal(bad.code, 2);
+  }),
+);
+
+Deno.test(
+  "jmp exporter delete removes the config; a missing one is a clear error",
+  withTempDir(async (dir) => {
+    await cli(dir, ["exporter", "create", "bench", "--endpoint", "e", "--token", "t"]);
+    const deleted = await cli(dir, ["exporter", "delete", "bench"]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.ok(!existsSync(join(dir, "etc/exporters/bench.yaml")));
+    const again = await cli(dir, ["exporter", "delete", "bench"]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^error: exporter "bench": no config file; looked for /);
+  }),
+);
+
+Deno.test(
+  "jmp exporter run and jmp-exporter run say which config they use and serve it",
+  withTempDir(async (dir) => {
+    mkdirSync(join(dir, "etc/exporters"), { recursive: true });
+    copyFileSync(join(ROOT, "examples/demo-exporter.yaml"), join(dir, "etc/exporters/demo.yaml"));
+    const file = join(dir, "etc/exporters/demo.yaml");
+    for (
+      const [entry, args] of [
+        ["cli/jmp.ts", ["exporter", "run", "demo"]],
+        ["cli/jmp-exporter.ts", ["run", "-c", file]],
+      ] as const
+    ) {
+      const child = spawn(
+        process.execPath,
+        ["run", "-A", join(ROOT, entry), ...args, "--listen", `unix:${join(dir, "run.sock")}`],
+        {
+          env: { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let out = "";
+      await new Promise<void>((resolve) =>
+        child.stdout.on("data", (d) => {
+          out += d;
+          if (out.includes("listening on")) resolve();
+        })
+      );
+      assert.equal(
+        out,
+        `Using exporter config '${file}'\nlistening on unix:${join(dir, "run.sock")}\n`,
+      );
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.on("close", resolve));
+    }
+    // A config with a controller endpoint is served locally for now, and says so.
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8").replace("metadata:", "endpoint: ctl:8082\nmetadata:"),
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        "run",
+        "-A",
+        join(ROOT, "cli/jmp.ts"),
+        "exporter",
+        "run",
+        "demo",
+        "--listen",
+        `unix:${join(dir, "r.sock")}`,
+      ],
+      {
+        env: { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let err = "";
+    await new Promise<void>((resolve) =>
+      child.stderr.on("data", (d) => {
+        err += d;
+        if (err.includes("\n")) resolve();
+      })
+    );
+    assert.match(
+      err,
+      /^note: registering with the controller at ctl:8082 is not supported yet; serving locally/,
+    );
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.on("close", resolve));
+  }),
+);
+
+Deno.test(
+  "jmp exporter run on a broken config names the file and field",
+  withTempDir(async (dir) => {
+    await cli(dir, ["exporter", "create", "empty", "--endpoint", "e", "--token", "t"]);
+    const run = await cli(dir, ["exporter", "run", "empty"]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /^error: .*empty\.yaml: export: must list at least one driver instance\n$/,
+    );
+  }),
+);
