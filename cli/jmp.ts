@@ -3,6 +3,8 @@ import process from "node:process";
 import { basename } from "node:path";
 import { type Group, processIo, runProgram } from "./command.ts";
 import {
+  clientGroup,
+  configGroup,
   exporterGroup,
   helpCommand,
   jCommand,
@@ -15,7 +17,15 @@ import {
 export const jmp: Group = {
   name: "jmp",
   summary: "Jumpstarter client: lease and drive remote or local hardware",
-  commands: [shellCommand, exporterGroup, jCommand, helpCommand, versionCommand],
+  commands: [
+    shellCommand,
+    configGroup,
+    clientGroup,
+    exporterGroup,
+    jCommand,
+    helpCommand,
+    versionCommand,
+  ],
 };
 
 /** Runs `jmp` with `argv` (the arguments after the program name); returns the exit code. */

@@ -7,7 +7,7 @@ import { updateYaml, writeFileAtomic } from "./config_writer.ts";
 
 Deno.test(
   "an atomic write replaces the file, with the mode asked, and leaves no temp file",
-  withTempDir(async (dir) => {
+  withTempDir((dir) => {
     const file = join(dir, "clients", "lab.yaml");
     writeFileAtomic(file, "token: a\n", { mode: 0o600 });
     writeFileAtomic(file, "token: b\n", { mode: 0o600 });
@@ -20,7 +20,7 @@ Deno.test(
 
 Deno.test(
   "a failed write changes nothing and names the file",
-  withTempDir(async (dir) => {
+  withTempDir((dir) => {
     // A parent that is a file cannot hold the new one (permission tests are moot as root).
     writeFileSync(join(dir, "clients"), "not a folder\n");
     const file = join(dir, "clients", "lab.yaml");

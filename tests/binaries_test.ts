@@ -178,7 +178,7 @@ Deno.test("toolchain auto tries deno compile and falls back to bun", async () =>
 
 // The commands each binary has so far.
 const COMMANDS: Record<BinaryName, string[]> = {
-  jmp: ["shell", "exporter", "j", "help", "version"],
+  jmp: ["shell", "config", "client", "exporter", "j", "help", "version"],
   "jmp-exporter": ["run", "serve", "help", "version"],
   "jmp-controller": ["help", "version"],
 };

@@ -255,3 +255,189 @@ Deno.test(
     );
   }),
 );
+
+const clientFile = (dir: string, name: string) =>
+  join(dir, "xdg/jumpstarter/clients", `${name}.yaml`);
+const userFile = (dir: string) => join(dir, "xdg/jumpstarter/config.yaml");
+
+Deno.test(
+  "jmp client create writes a private config and makes the first one current",
+  withTempDir(async (dir) => {
+    writeFileSync(
+      join(dir, "ca.pem"),
+      "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    const made = await cli(dir, [
+      ...["client", "create", "lab", "--endpoint", "grpc.lab:8082", "--token", "secret-token"],
+      ...[
+        "--namespace",
+        "team",
+        "--allow",
+        "npm:@acme/*,jumpstarter_driver_*",
+        "--ca",
+        join(dir, "ca.pem"),
+      ],
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(
+      made.stdout,
+      `Created client config '${clientFile(dir, "lab")}'\nUsing client config 'lab'\n`,
+    );
+    assert.equal(statSync(clientFile(dir, "lab")).mode & 0o777, 0o600);
+    const text = readFileSync(clientFile(dir, "lab"), "utf8");
+    assert.match(text, /kind: ClientConfig/);
+    assert.match(text, /endpoint: grpc\.lab:8082/);
+    assert.match(text, /namespace: team/);
+    assert.match(text, /- npm:@acme\/\*/);
+    assert.ok(
+      text.includes(btoa(readFileSync(join(dir, "ca.pem"), "utf8"))),
+      "the CA is stored as base64 PEM",
+    );
+    assert.match(readFileSync(userFile(dir), "utf8"), /current-client: lab/);
+    const second = await cli(dir, [
+      "client",
+      "create",
+      "home",
+      "--endpoint",
+      "h:1",
+      "--token",
+      "t",
+    ]);
+    assert.equal(
+      second.stdout,
+      `Created client config '${clientFile(dir, "home")}'\n`,
+      "the current one stays",
+    );
+  }),
+);
+
+Deno.test(
+  "jmp client list-configs marks the current one; use-config switches and keeps comments",
+  withTempDir(async (dir) => {
+    await cli(dir, ["client", "create", "lab", "--endpoint", "grpc.lab:8082", "--token", "t"]);
+    await cli(dir, ["client", "create", "home", "--endpoint", "home:8082", "--token", "t"]);
+    const list = await cli(dir, ["client", "list-configs"]);
+    const lines = list.stdout.trimEnd().split("\n");
+    assert.match(lines[0], /^CURRENT +NAME +ENDPOINT +PATH$/);
+    assert.match(lines[1], /^ +home +home:8082 +\S+home\.yaml$/);
+    assert.match(lines[2], /^\* +lab +grpc\.lab:8082 +\S+lab\.yaml$/);
+    writeFileSync(userFile(dir), `# picked by hand\n${readFileSync(userFile(dir), "utf8")}`);
+    const use = await cli(dir, ["config", "client", "use", "home"]);
+    assert.equal(use.stdout, "Using client config 'home'\n", use.stderr);
+    const user = readFileSync(userFile(dir), "utf8");
+    assert.match(user, /^# picked by hand\n/);
+    assert.match(user, /current-client: home/);
+    const json = JSON.parse((await cli(dir, ["config", "client", "list", "-o", "json"])).stdout);
+    assert.deepEqual(json.map((r: { name: string; current: boolean }) => [r.name, r.current]), [[
+      "home",
+      true,
+    ], ["lab", false]]);
+    assert.equal((await cli(dir, ["client", "list-configs", "-o", "name"])).stdout, "home\nlab\n");
+    const unknown = await cli(dir, ["client", "use-config", "nope"]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no client config "nope" \(have: home, lab\)/);
+  }),
+);
+
+Deno.test(
+  "jmp client delete-config removes the file and clears current-client pointing at it",
+  withTempDir(async (dir) => {
+    await cli(dir, ["client", "create", "lab", "--endpoint", "e:1", "--token", "t"]);
+    const deleted = await cli(dir, ["client", "delete-config", "lab"]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.ok(!existsSync(clientFile(dir, "lab")));
+    assert.match(readFileSync(userFile(dir), "utf8"), /current-client: null/);
+    const again = await cli(dir, ["config", "client", "delete", "lab"]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /lab\.yaml/);
+  }),
+);
+
+Deno.test(
+  "the environment overrides the file, and show says where each value came from",
+  withTempDir(async (dir) => {
+    await cli(dir, [
+      "client",
+      "create",
+      "lab",
+      "--endpoint",
+      "file:8082",
+      "--token",
+      "file-token-123456",
+    ]);
+    const fromFile = await cli(dir, ["client", "show"]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.match(fromFile.stdout, /endpoint +file:8082 +\(file: .*lab\.yaml\)/);
+    assert.ok(!fromFile.stdout.includes("file-token-123456"), "the token is redacted");
+    const env = {
+      JMP_ENDPOINT: "env:8082",
+      JMP_TOKEN: "env-token-abcdef",
+      JMP_NAMESPACE: "ns-env",
+      JMP_NAME: "name-env",
+      JMP_DRIVERS_ALLOW: "a.*,UNSAFE",
+      JUMPSTARTER_GRPC_INSECURE: "1",
+    };
+    const shown = await cli(dir, ["config", "client", "show", "-o", "json"], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    const values = JSON.parse(shown.stdout).values;
+    const expect: Record<string, [unknown, string]> = {
+      "endpoint": ["env:8082", "JMP_ENDPOINT"],
+      "metadata.namespace": ["ns-env", "JMP_NAMESPACE"],
+      "metadata.name": ["name-env", "JMP_NAME"],
+      "tls.insecure": [true, "JUMPSTARTER_GRPC_INSECURE"],
+      "drivers.unsafe": [true, "JMP_DRIVERS_ALLOW"],
+    };
+    for (const [key, [value, variable]] of Object.entries(expect)) {
+      assert.equal(values[key].value, value, key);
+      assert.equal(values[key].source, "env", key);
+      assert.equal(values[key].detail, variable, key);
+    }
+    assert.equal(values.token.source, "env");
+    assert.ok(!shown.stdout.includes("env-token-abcdef"));
+    // A whole config from the environment alone, with no file at all.
+    const bare = await cli(dir, ["client", "show", "-o", "json"], {
+      JMP_CLIENT_CONFIG: join(dir, "none.yaml"),
+    });
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /none\.yaml: cannot read: no such file/);
+  }),
+);
+
+Deno.test(
+  "bad client configs and inputs are one-line errors and change nothing",
+  withTempDir(async (dir) => {
+    mkdirSync(join(dir, "xdg/jumpstarter/clients"), { recursive: true });
+    writeFileSync(
+      clientFile(dir, "broken"),
+      "apiVersion: jumpstarter.dev/v1alpha1\nkind: Exporter\n",
+    );
+    writeFileSync(clientFile(dir, "syntax"), "endpoint: [unclosed\n");
+    const list = await cli(dir, ["client", "list-configs"]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /broken +\(broken: .*kind/);
+    const show = await cli(dir, ["client", "show", "syntax"]);
+    assert.equal(show.code, 1);
+    assert.equal(show.stderr.trim().split("\n").length, 1, show.stderr);
+    assert.match(show.stderr, /syntax\.yaml: invalid YAML at \d+:\d+/);
+    const noToken = await cli(dir, ["client", "create", "x", "--endpoint", "e:1"]);
+    assert.equal(noToken.code, 2);
+    assert.ok(!existsSync(clientFile(dir, "x")));
+    const evil = await cli(dir, ["client", "create", "../x", "--endpoint", "e", "--token", "t"]);
+    assert.equal(evil.code, 2);
+    assert.match(evil.stderr, /^error: alias "\.\.\/x": must not/);
+    const ca = await cli(dir, [
+      "client",
+      "create",
+      "y",
+      "--endpoint",
+      "e",
+      "--token",
+      "t",
+      "--ca",
+      join(dir, "nope.pem"),
+    ]);
+    assert.equal(ca.code, 1);
+    assert.match(ca.stderr, /--ca .*nope\.pem: cannot read/);
+    assert.ok(!existsSync(clientFile(dir, "y")));
+  }),
+);

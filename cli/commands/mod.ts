@@ -11,3 +11,5 @@ export {
   exporterListCommand,
   exporterRunCommand,
 } from "./exporter_configs.ts";
+export { clientGroup, configClientGroup } from "./client_configs.ts";
+export { configGroup } from "./config.ts";

@@ -1,0 +1,23 @@
+// `jmp config client|exporter ...`: upstream's current spelling of the configuration commands.
+
+import type { Group } from "../command.ts";
+import { configClientGroup } from "./client_configs.ts";
+import {
+  exporterCreateCommand,
+  exporterDeleteCommand,
+  exporterListCommand,
+} from "./exporter_configs.ts";
+
+/** `jmp config`. */
+export const configGroup: Group = {
+  name: "config",
+  summary: "Client and exporter configs (also as `jmp client ...` / `jmp exporter ...`)",
+  commands: [
+    configClientGroup,
+    {
+      name: "exporter",
+      summary: "Exporter configs: create, list, delete",
+      commands: [exporterCreateCommand, exporterListCommand, exporterDeleteCommand],
+    },
+  ],
+};
