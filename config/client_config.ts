@@ -2,7 +2,7 @@
 // finds its controller and the token it presents, read into a typed value; plus creating,
 // listing and deleting them. Environment overrides are applied elsewhere (client_env.ts).
 
-import { existsSync, readdirSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { stringify } from "yaml";
@@ -10,7 +10,7 @@ import { ConfigError } from "./errors.ts";
 import { describeValue, Fields } from "./fields.ts";
 import { parseYaml, readConfigFile } from "./source.ts";
 import { validateAlias } from "./paths.ts";
-import { PRIVATE_FILE_MODE, writeFileAtomic } from "./config_writer.ts";
+import { PRIVATE_FILE_MODE, updateYaml, writeFileAtomic } from "./config_writer.ts";
 import {
   aliasOfFile,
   clientConfigHome,
@@ -387,6 +387,28 @@ export function renderClientConfig(config: NewClientConfig): string {
   return stringify(document, { lineWidth: 0, minContentWidth: 0 });
 }
 
+// A valid existing file gets the new values set in place, so that its comments and any other
+// settings survive; undefined when it cannot be read as a client config (it is then replaced).
+function updateExisting(file: string, config: NewClientConfig): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+    parseClientConfig(text, file);
+  } catch {
+    return undefined;
+  }
+  return updateYaml(text, [
+    [["metadata", "namespace"], config.namespace || "default"],
+    [["metadata", "name"], config.name || config.alias],
+    [["endpoint"], config.endpoint],
+    [["tls", "ca"], config.ca ?? ""],
+    [["tls", "insecure"], config.insecure ?? false],
+    [["token"], config.token],
+    [["drivers", "allow"], [...(config.allow ?? [])]],
+    [["drivers", "unsafe"], config.unsafe ?? false],
+  ]);
+}
+
 /**
  * Writes the client config of `config.alias` (see `renderClientConfig`) to
  * `<base>/clients/ALIAS.yaml`, atomically and readable by the owner only (0600). An existing file
@@ -408,6 +430,11 @@ export function saveClientConfig(
   if (existsSync(file)) {
     if (!options.overwrite) {
       throw new ConfigError(file, "", "already exists; delete it first or pass --force");
+    }
+    const updated = updateExisting(file, config);
+    if (updated !== undefined) {
+      writeFileAtomic(file, updated, { mode: PRIVATE_FILE_MODE });
+      return file;
     }
     kind ??= existingKind(file);
   }

@@ -441,3 +441,34 @@ Deno.test(
     assert.ok(!existsSync(clientFile(dir, "y")));
   }),
 );
+
+Deno.test(
+  "create --force on a hand-edited client config keeps its comments and other settings",
+  withTempDir(async (dir) => {
+    await cli(dir, ["client", "create", "lab", "--endpoint", "old:1", "--token", "t1"]);
+    const file = clientFile(dir, "lab");
+    writeFileSync(
+      file,
+      `# lab controller, ask Ana for a token\n${
+        readFileSync(file, "utf8").replace("dial_timeout: 60", "dial_timeout: 90 # slow VPN")
+      }`,
+    );
+    const again = await cli(dir, [
+      "client",
+      "create",
+      "lab",
+      "--endpoint",
+      "new:1",
+      "--token",
+      "t2",
+      "--force",
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    const text = readFileSync(file, "utf8");
+    assert.match(text, /^# lab controller, ask Ana for a token\n/);
+    assert.match(text, /dial_timeout: 90 # slow VPN/);
+    assert.match(text, /endpoint: new:1/);
+    assert.match(text, /token: t2/);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  }),
+);
