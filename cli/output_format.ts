@@ -48,3 +48,39 @@ export function renderRows<T extends Record<string, unknown>>(
     }
   }
 }
+
+/** Where a shown value came from. */
+export interface Provenance {
+  source: string;
+  detail: string;
+}
+
+/**
+ * `show` output: the file, then one line per value with where it came from; or, with `json`,
+ * `{file, values: {key: {value, source, detail}}}`.
+ *
+ * @example
+ * ```ts
+ * renderProvenance("/x.yaml", { endpoint: "e:1" }, { endpoint: { source: "env", detail: "JMP_ENDPOINT" } }, "text");
+ * ```
+ */
+export function renderProvenance(
+  file: string | undefined,
+  shown: Record<string, unknown>,
+  sources: Record<string, Provenance>,
+  format: "text" | "json",
+): string {
+  if (format === "json") {
+    const values = Object.fromEntries(
+      Object.entries(shown).map(([key, value]) => [key, { value, ...sources[key] }]),
+    );
+    return `${JSON.stringify({ file: file ?? null, values }, null, 2)}\n`;
+  }
+  const width = Math.max(...Object.keys(shown).map((k) => k.length));
+  const valueWidth = Math.max(...Object.values(shown).map((v) => String(v).length));
+  const lines = Object.entries(shown).map(([key, value]) => {
+    const from = sources[key] ? `(${sources[key].source}: ${sources[key].detail})` : "";
+    return `  ${key.padEnd(width)}  ${String(value).padEnd(valueWidth)}  ${from}`.trimEnd();
+  });
+  return `config: ${file ?? "(environment only)"}\n${lines.join("\n")}\n`;
+}

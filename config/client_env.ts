@@ -53,7 +53,8 @@ export interface ResolveClientOptions {
 /** The alias of a config made from environment variables only. */
 export const ENV_ALIAS = "env";
 
-const TRUE_WORDS = ["1", "true", "yes", "on"];
+/** Values that switch a boolean environment variable on. */
+export const TRUE_WORDS = ["1", "true", "yes", "on"];
 const FALSE_WORDS = ["0", "false", "no", "off"];
 
 /**

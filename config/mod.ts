@@ -71,3 +71,4 @@ export {
   type Source,
   type SourceInfo,
 } from "./client_env.ts";
+export { applyExporterEnv, type EffectiveExporterConfig } from "./exporter_env.ts";

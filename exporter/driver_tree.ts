@@ -54,6 +54,13 @@ export interface DriverTree {
  * ```
  */
 export async function buildDriverTree(config: ExporterConfig, logs: LogHub): Promise<DriverTree> {
+  if (Object.keys(config.export).length === 0) {
+    throw new ConfigError(
+      config.file,
+      "export",
+      "lists no drivers: add some (e.g. power: {type: MockPower}) before serving it",
+    );
+  }
   const built: DriverNode[] = [];
   const rootUuid = randomUUID();
   const byPath = new Map<string, DriverNode>();

@@ -62,3 +62,7 @@ Deno.test("drivers built before a failing one are closed", async () => {
   assert.match(message, /MockPowr/);
   assert.equal(counter.fixtureClosed, before + 1, "the fixture built first was closed");
 });
+
+Deno.test("a config without drivers is refused when it is to be served", async () => {
+  assert.match(await failure(" {}\n"), /tree\.yaml: export: lists no drivers: add some/);
+});

@@ -251,7 +251,7 @@ Deno.test(
     assert.equal(run.code, 1);
     assert.match(
       run.stderr,
-      /^error: .*empty\.yaml: export: must list at least one driver instance\n$/,
+      /^error: .*empty\.yaml: export: lists no drivers: add some .* before serving it\n$/,
     );
   }),
 );
@@ -470,5 +470,47 @@ Deno.test(
     assert.match(text, /endpoint: new:1/);
     assert.match(text, /token: t2/);
     assert.equal(statSync(file).mode & 0o777, 0o600);
+  }),
+);
+
+Deno.test(
+  "the environment overrides an exporter config too, and exporter show says so",
+  withTempDir(async (dir) => {
+    await cli(dir, [
+      "exporter",
+      "create",
+      "bench",
+      "--endpoint",
+      "file:8082",
+      "--token",
+      "file-token-xyz",
+    ]);
+    const plain = await cli(dir, ["exporter", "show", "bench", "-o", "json"]);
+    assert.equal(plain.code, 0, plain.stderr);
+    const before = JSON.parse(plain.stdout).values;
+    assert.equal(before.endpoint.value, "file:8082");
+    assert.equal(before.endpoint.source, "file");
+    const env = {
+      JMP_ENDPOINT: "env:8082",
+      JMP_TOKEN: "env-token-123",
+      JMP_NAMESPACE: "lab",
+      JMP_NAME: "bench-env",
+      JUMPSTARTER_GRPC_INSECURE: "1",
+    };
+    const shown = await cli(dir, ["config", "exporter", "show", "bench", "-o", "json"], env);
+    const values = JSON.parse(shown.stdout).values;
+    for (
+      const [key, value, variable] of [
+        ["endpoint", "env:8082", "JMP_ENDPOINT"],
+        ["metadata.namespace", "lab", "JMP_NAMESPACE"],
+        ["metadata.name", "bench-env", "JMP_NAME"],
+        ["tls.insecure", true, "JUMPSTARTER_GRPC_INSECURE"],
+      ] as const
+    ) {
+      assert.equal(values[key].value, value, key);
+      assert.deepEqual([values[key].source, values[key].detail], ["env", variable], key);
+    }
+    assert.equal(values.token.source, "env");
+    assert.ok(!shown.stdout.includes("env-token-123") && !plain.stdout.includes("file-token-xyz"));
   }),
 );

@@ -23,7 +23,7 @@ import {
   parseCommandArgs,
   usageError,
 } from "../command.ts";
-import { listFormat, renderRows } from "../output_format.ts";
+import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { valueOrPrompt } from "../prompt.ts";
 
 function alias(positionals: string[], ctx: Context): string {
@@ -225,23 +225,10 @@ const showCommand: Command = {
       "drivers.allow": config.drivers.allow.join(",") || "(none)",
       "drivers.unsafe": config.drivers.unsafe,
     };
-    if (values.output === "json") {
-      const out = Object.fromEntries(
-        Object.entries(shown).map(([key, value]) => [key, { value, ...sources[key] }]),
-      );
-      ctx.io.stdout(`${JSON.stringify({ file: config.file ?? null, values: out }, null, 2)}\n`);
-      return;
+    if (values.output !== "text" && values.output !== "json") {
+      throw usageError(`unknown output format "${values.output}", expected text or json`, ctx);
     }
-    if (values.output !== "text") throw usageError(`unknown output format "${values.output}"`, ctx);
-    ctx.io.stdout(`client config: ${config.file ?? "(environment only)"}\n`);
-    const width = Math.max(...Object.keys(shown).map((k) => k.length));
-    const valueWidth = Math.max(...Object.values(shown).map((v) => String(v).length));
-    for (const [key, value] of Object.entries(shown)) {
-      const from = sources[key] ? `(${sources[key].source}: ${sources[key].detail})` : "";
-      ctx.io.stdout(
-        `  ${key.padEnd(width)}  ${String(value).padEnd(valueWidth)}  ${from}`.trimEnd() + "\n",
-      );
-    }
+    ctx.io.stdout(renderProvenance(config.file, shown, sources, values.output));
   },
 };
 

@@ -6,6 +6,7 @@ import {
   exporterCreateCommand,
   exporterDeleteCommand,
   exporterListCommand,
+  exporterShowCommand,
 } from "./exporter_configs.ts";
 
 /** `jmp config`. */
@@ -16,8 +17,13 @@ export const configGroup: Group = {
     configClientGroup,
     {
       name: "exporter",
-      summary: "Exporter configs: create, list, delete",
-      commands: [exporterCreateCommand, exporterListCommand, exporterDeleteCommand],
+      summary: "Exporter configs: create, list, delete, show",
+      commands: [
+        exporterCreateCommand,
+        exporterListCommand,
+        exporterDeleteCommand,
+        exporterShowCommand,
+      ],
     },
   ],
 };

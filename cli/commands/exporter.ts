@@ -7,10 +7,11 @@ import {
   exporterDeleteCommand,
   exporterListCommand,
   exporterRunCommand,
+  exporterShowCommand,
 } from "./exporter_configs.ts";
 import { shellCommand } from "./shell.ts";
 
-/** `jmp exporter create|list|delete|run|serve|shell`. */
+/** `jmp exporter create|list|delete|show|run|serve|shell`. */
 export const exporterGroup: Group = {
   name: "exporter",
   summary: "Manage and run the exporter configs of this host",
@@ -18,6 +19,7 @@ export const exporterGroup: Group = {
     exporterCreateCommand,
     exporterListCommand,
     exporterDeleteCommand,
+    exporterShowCommand,
     exporterRunCommand,
     exporterServeCommand,
     { ...shellCommand, summary: "Same as `jmp shell`" },

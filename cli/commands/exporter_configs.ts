@@ -6,18 +6,20 @@ import { basename, join } from "node:path";
 import process from "node:process";
 import { stringify } from "yaml";
 import {
+  applyExporterEnv,
   ConfigError,
   EXPORTER_API_VERSION,
   findExporterConfig,
   loadExporterConfig,
   PRIVATE_FILE_MODE,
+  redactToken,
   systemConfigDir,
   userConfigDir,
   validateAlias,
   writeFileAtomic,
 } from "../../config/mod.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
-import { listFormat, renderRows } from "../output_format.ts";
+import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { valueOrPrompt } from "../prompt.ts";
 import { serveUntilStopped } from "./exporter_serve.ts";
 
@@ -145,6 +147,54 @@ export const exporterDeleteCommand: Command = {
   },
 };
 
+// The config file named by NAME or -c PATH.
+function chosenFile(config: string | undefined, positionals: string[], ctx: Context): string {
+  if ((config === undefined) === (positionals.length === 0)) {
+    throw usageError("give an exporter NAME or -c PATH", ctx);
+  }
+  try {
+    return config ?? findExporterConfig(alias(positionals, ctx));
+  } catch (err) {
+    asCliError(err);
+  }
+}
+
+/** `show NAME | -c PATH [-o text|json]`: the effective config, token redacted. */
+export const exporterShowCommand: Command = {
+  name: "show",
+  summary: "Print the effective exporter config, with where each value came from",
+  usage: "(NAME | -c PATH) [-o text|json]",
+  options: [
+    { flags: "-c, --config PATH", summary: "an exporter config file instead of a NAME" },
+    { flags: "-o, --output FORMAT", summary: "text (default) or json" },
+  ],
+  async run(args, ctx) {
+    const { values, positionals } = parseCommandArgs({
+      args,
+      options: {
+        config: { type: "string", short: "c" },
+        output: { type: "string", short: "o", default: "text" },
+      },
+      allowPositionals: true,
+      strict: true,
+    }, ctx);
+    if (values.output !== "text" && values.output !== "json") {
+      throw usageError(`unknown output format "${values.output}", expected text or json`, ctx);
+    }
+    const file = chosenFile(values.config, positionals, ctx);
+    const { config, sources } = applyExporterEnv(await loadExporterConfig(file).catch(asCliError));
+    const shown = {
+      "endpoint": config.endpoint ?? "(not set)",
+      "token": redactToken(config.token),
+      "metadata.name": config.metadata.name,
+      "metadata.namespace": config.metadata.namespace ?? "(not set)",
+      "tls.insecure": config.tls.insecure,
+      "export": Object.keys(config.export).join(", "),
+    };
+    ctx.io.stdout(renderProvenance(config.file, shown, sources, values.output));
+  },
+};
+
 /** `run NAME | -c PATH [--listen ADDRESS]`. */
 export const exporterRunCommand: Command = {
   name: "run",
@@ -169,25 +219,21 @@ export const exporterRunCommand: Command = {
       allowPositionals: true,
       strict: true,
     }, ctx);
-    if ((values.config === undefined) === (positionals.length === 0)) {
-      throw usageError("give an exporter NAME or -c PATH", ctx);
-    }
-    let file = values.config;
-    try {
-      file ??= findExporterConfig(alias(positionals, ctx));
-    } catch (err) {
-      asCliError(err);
-    }
+    const file = chosenFile(values.config, positionals, ctx);
     process.stdout.write(`Using exporter config '${file}'\n`);
-    const config = await loadExporterConfig(file).catch(asCliError);
+    const { config } = applyExporterEnv(await loadExporterConfig(file).catch(asCliError));
     const address = values.listen ??
       `unix:${join(process.env.TMPDIR || "/tmp", `${config.metadata.name}.sock`)}`;
-    if (config.endpoint) {
-      process.stderr.write(
-        `note: registering with the controller at ${config.endpoint} is not supported yet; ` +
-          `serving locally on ${address} (jmp shell / j can use it via JUMPSTARTER_HOST)\n`,
-      );
-    }
-    await serveUntilStopped(config, { address, logLevel: values["log-level"] });
+    await serveUntilStopped(config, {
+      address,
+      logLevel: values["log-level"],
+      onReady: () => {
+        if (!config.endpoint) return;
+        process.stderr.write(
+          `note: registering with the controller at ${config.endpoint} is not supported yet; ` +
+            `serving locally on ${address} (jmp shell / j can use it via JUMPSTARTER_HOST)\n`,
+        );
+      },
+    });
   },
 };

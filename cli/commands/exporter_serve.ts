@@ -53,7 +53,7 @@ export function logPrinter(level: string): (entry: LogEntry) => void {
  */
 export async function serveUntilStopped(
   config: ExporterConfig,
-  options: { address: string; logLevel: string; stopWithStdin?: boolean },
+  options: { address: string; logLevel: string; stopWithStdin?: boolean; onReady?: () => void },
 ): Promise<void> {
   let exporter;
   try {
@@ -68,6 +68,7 @@ export async function serveUntilStopped(
     throw err;
   }
   process.stdout.write(`${READY_PREFIX}${formatAddress(exporter.server.address)}\n`);
+  options.onReady?.();
   await new Promise<void>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, resolve);
     if (options.stopWithStdin) process.stdin.on("end", resolve).on("error", resolve).resume();

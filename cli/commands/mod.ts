@@ -10,6 +10,7 @@ export {
   exporterDeleteCommand,
   exporterListCommand,
   exporterRunCommand,
+  exporterShowCommand,
 } from "./exporter_configs.ts";
 export { clientGroup, configClientGroup } from "./client_configs.ts";
 export { configGroup } from "./config.ts";
