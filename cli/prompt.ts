@@ -1,33 +1,47 @@
-// Asking the user for a value the command line left out, only when someone can answer.
+// Asking the user for values the command line left out, only when someone can answer.
 
 import process from "node:process";
-import { createInterface } from "node:readline/promises";
+import { createInterface, type Interface } from "node:readline";
 import { CliError } from "./command.ts";
 
 /**
- * The value of `flag` if given; otherwise asks `label` on the terminal, or fails with a CliError
- * naming the flag when there is no terminal (scripts, CI).
+ * Fills in missing values from the terminal, in order. One line reader serves all questions,
+ * so answers typed (or pasted) ahead are not lost between them. Close it when done.
  *
  * @example
  * ```ts
- * const endpoint = await valueOrPrompt(values.endpoint, "--endpoint", "Endpoint");
+ * const prompts = new Prompter();
+ * try {
+ *   const endpoint = await prompts.valueOrAsk(values.endpoint, "--endpoint", "Endpoint");
+ * } finally {
+ *   prompts.close();
+ * }
  * ```
  */
-export async function valueOrPrompt(
-  given: string | undefined,
-  flag: string,
-  label: string,
-): Promise<string> {
-  if (given !== undefined && given !== "") return given;
-  if (!process.stdin.isTTY) {
-    throw new CliError(`${flag} is required (no terminal to ask on)`, 2);
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = (await rl.question(`${label}: `)).trim();
+export class Prompter {
+  #rl: Interface | undefined;
+  #lines: AsyncIterator<string> | undefined;
+
+  /**
+   * `given` if set; otherwise asks `label` on the terminal, or fails with a CliError naming
+   * `flag` when there is no terminal (scripts, CI).
+   */
+  async valueOrAsk(given: string | undefined, flag: string, label: string): Promise<string> {
+    if (given !== undefined && given !== "") return given;
+    if (!process.stdin.isTTY) throw new CliError(`${flag} is required (no terminal to ask on)`, 2);
+    if (!this.#lines) {
+      this.#rl = createInterface({ input: process.stdin, terminal: false });
+      this.#lines = this.#rl[Symbol.asyncIterator]();
+    }
+    process.stderr.write(`${label}: `);
+    const { value, done } = await this.#lines.next();
+    const answer = done ? "" : String(value).trim();
     if (answer === "") throw new CliError(`${label.toLowerCase()} is required`, 2);
     return answer;
-  } finally {
-    rl.close();
+  }
+
+  /** Lets go of the terminal. */
+  close(): void {
+    this.#rl?.close();
   }
 }

@@ -2,7 +2,7 @@
 // XDG_CONFIG_HOME for the user's, JMP_SYSTEM_CONFIG_DIR standing in for /etc/jumpstarter.
 
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { withTempDir } from "./fixtures/temp_dir.ts";
+import { ignoreUnlessInstalled } from "./fixtures/optional_tools.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 // HOME moves to the temp folder; Deno's cache must not move with it.
@@ -512,5 +513,62 @@ Deno.test(
     }
     assert.equal(values.token.source, "env");
     assert.ok(!shown.stdout.includes("env-token-123") && !plain.stdout.includes("file-token-xyz"));
+  }),
+);
+
+// `script` (util-linux) gives the command a terminal, as a user at a prompt has.
+const SCRIPT_MISSING = spawnSync("script", ["--version"]).error
+  ? "script (util-linux) is not installed"
+  : undefined;
+
+Deno.test({
+  name: `on a terminal, create asks for what the flags left out${
+    SCRIPT_MISSING ? ` (ignored: ${SCRIPT_MISSING})` : ""
+  }`,
+  ignore: ignoreUnlessInstalled(SCRIPT_MISSING),
+  fn: withTempDir(async (dir) => {
+    for (
+      const [args, file] of [
+        [["client", "create", "tty"], clientFile(dir, "tty")],
+        [["exporter", "create", "tty"], join(dir, "etc/exporters/tty.yaml")],
+      ] as const
+    ) {
+      const command = [process.execPath, "run", "-A", join(ROOT, "cli/jmp.ts"), ...args]
+        .map((w) => `'${w}'`).join(" ");
+      const child = spawn("script", ["-qec", command, "/dev/null"], {
+        env: {
+          ...BASE_ENV,
+          HOME: join(dir, "home"),
+          XDG_CONFIG_HOME: join(dir, "xdg"),
+          JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"),
+        },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stdin.end("grpc.lab:8082\ntyped-token\n");
+      const code = await new Promise((resolve) => child.on("close", resolve));
+      assert.equal(code, 0, out);
+      assert.match(out, /Endpoint: .*Token: /s);
+      const text = readFileSync(file, "utf8");
+      assert.match(text, /endpoint: grpc\.lab:8082/);
+      assert.match(text, /token: typed-token/);
+    }
+  }),
+});
+
+Deno.test(
+  "a config folder that cannot be read is one error line naming it",
+  withTempDir(async (dir) => {
+    mkdirSync(join(dir, "xdg/jumpstarter"), { recursive: true });
+    writeFileSync(join(dir, "xdg/jumpstarter/clients"), "a file where a folder should be\n");
+    const run = await cli(dir, ["client", "list-configs"]);
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      `error: ${
+        join(dir, "xdg/jumpstarter/clients")
+      }: cannot list: a parent of it is not a directory\n`,
+    );
   }),
 );

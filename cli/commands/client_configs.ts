@@ -24,7 +24,7 @@ import {
   usageError,
 } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
-import { valueOrPrompt } from "../prompt.ts";
+import { Prompter } from "../prompt.ts";
 
 function alias(positionals: string[], ctx: Context): string {
   if (positionals.length !== 1) throw usageError("give one client config NAME", ctx);
@@ -95,8 +95,15 @@ const createCommand: Command = {
     }, ctx);
     const name = alias(positionals, ctx);
     const ca = values.ca === undefined ? undefined : readCa(values.ca);
-    const endpoint = await valueOrPrompt(values.endpoint, "--endpoint", "Endpoint");
-    const token = await valueOrPrompt(values.token, "--token", "Token");
+    const prompts = new Prompter();
+    let endpoint: string;
+    let token: string;
+    try {
+      endpoint = await prompts.valueOrAsk(values.endpoint, "--endpoint", "Endpoint");
+      token = await prompts.valueOrAsk(values.token, "--token", "Token");
+    } finally {
+      prompts.close();
+    }
     const file = await configStep(() =>
       saveClientConfig(
         {
@@ -133,7 +140,7 @@ const useCommand: Command = {
       ctx,
     );
     const name = alias(positionals, ctx);
-    const known = listClientConfigs(process.env).map((c) => c.alias);
+    const known = (await configStep(() => listClientConfigs(process.env))).map((c) => c.alias);
     if (!known.includes(name)) {
       throw new CliError(
         `no client config "${name}" (${
@@ -161,7 +168,7 @@ const listCommand: Command = {
     }, ctx);
     const format = listFormat(values.output, ctx);
     const current = (await configStep(() => loadUserConfig(process.env))).currentClient;
-    const rows = listClientConfigs(process.env).map((c) => ({
+    const rows = (await configStep(() => listClientConfigs(process.env))).map((c) => ({
       current: c.alias === current ? "*" : "",
       name: c.alias,
       endpoint: c.config?.endpoint ?? (c.error ? `(broken: ${c.error})` : ""),

@@ -20,7 +20,7 @@ import {
 } from "../../config/mod.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
-import { valueOrPrompt } from "../prompt.ts";
+import { Prompter } from "../prompt.ts";
 import { serveUntilStopped } from "./exporter_serve.ts";
 
 function alias(positionals: string[], ctx: Context): string {
@@ -72,8 +72,15 @@ export const exporterCreateCommand: Command = {
     if (existsSync(file) && !values.force) {
       throw new CliError(`${file}: already exists; delete it first or pass --force`);
     }
-    const endpoint = await valueOrPrompt(values.endpoint, "--endpoint", "Endpoint");
-    const token = await valueOrPrompt(values.token, "--token", "Token");
+    const prompts = new Prompter();
+    let endpoint: string;
+    let token: string;
+    try {
+      endpoint = await prompts.valueOrAsk(values.endpoint, "--endpoint", "Endpoint");
+      token = await prompts.valueOrAsk(values.token, "--token", "Token");
+    } finally {
+      prompts.close();
+    }
     const text = stringify({
       apiVersion: EXPORTER_API_VERSION,
       kind: "ExporterConfig",
