@@ -572,3 +572,35 @@ Deno.test(
     );
   }),
 );
+
+Deno.test(
+  "JMP_CLIENT and JMP_CLIENT_CONFIG pick the config; with none at all, show says what to do",
+  withTempDir(async (dir) => {
+    const none = await cli(dir, ["client", "show"]);
+    assert.equal(none.code, 1);
+    assert.equal(
+      none.stderr,
+      "error: no client config: run `jmp client create NAME` or set JMP_ENDPOINT and JMP_TOKEN\n",
+    );
+    await cli(dir, ["config", "client", "create", "lab", "--endpoint", "lab:1", "--token", "t"]);
+    await cli(dir, ["config", "client", "create", "home", "--endpoint", "home:1", "--token", "t"]);
+    const endpointOf = async (env: Record<string, string>) =>
+      JSON.parse((await cli(dir, ["client", "show", "-o", "json"], env)).stdout).values.endpoint
+        .value;
+    assert.equal(await endpointOf({}), "lab:1", "the current one (the first created)");
+    assert.equal(await endpointOf({ JMP_CLIENT: "home" }), "home:1");
+    assert.equal(await endpointOf({ JMP_CLIENT_CONFIG: clientFile(dir, "home") }), "home:1");
+    const wrong = join(dir, "wrong.yaml");
+    writeFileSync(
+      wrong,
+      "apiVersion: jumpstarter.dev/v2\nkind: ClientConfig\nendpoint: e\ntoken: t\n",
+    );
+    const bad = await cli(dir, ["client", "show"], { JMP_CLIENT_CONFIG: wrong });
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /^error: .*wrong\.yaml: apiVersion: must be "jumpstarter\.dev\/v1alpha1"/,
+    );
+    assert.equal(bad.stderr.split("\n").length, 2, "one line");
+  }),
+);
