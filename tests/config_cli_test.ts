@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { withTempDir } from "./fixtures/temp_dir.ts";
+import { type Run, runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { ignoreUnlessInstalled } from "./fixtures/optional_tools.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -26,12 +27,6 @@ const BASE_ENV = {
     join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "deno"),
 };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `jmp` (or another binary entry) with config folders under `dir` and the given env. */
 function cli(
   dir: string,
@@ -39,21 +34,13 @@ function cli(
   env: Record<string, string> = {},
   entry = "cli/jmp.ts",
 ): Promise<Run> {
-  const child = spawn(process.execPath, ["run", "-A", join(ROOT, entry), ...args], {
-    env: {
-      ...BASE_ENV,
-      HOME: join(dir, "home"),
-      XDG_CONFIG_HOME: join(dir, "xdg"),
-      JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"),
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  return runToEnd([process.execPath, "run", "-A", join(ROOT, entry), ...args], {
+    ...BASE_ENV,
+    HOME: join(dir, "home"),
+    XDG_CONFIG_HOME: join(dir, "xdg"),
+    JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"),
+    ...env,
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 Deno.test(
@@ -184,36 +171,34 @@ Deno.test(
         ["cli/jmp-exporter.ts", ["run", "-c", file]],
       ] as const
     ) {
-      const child = spawn(
-        process.execPath,
-        ["run", "-A", join(ROOT, entry), ...args, "--listen", `unix:${join(dir, "run.sock")}`],
-        {
-          env: { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
-      let out = "";
-      await new Promise<void>((resolve) =>
-        child.stdout.on("data", (d) => {
-          out += d;
-          if (out.includes("listening on")) resolve();
-        })
+      const running = await startUntil(
+        [
+          process.execPath,
+          "run",
+          "-A",
+          join(ROOT, entry),
+          ...args,
+          "--listen",
+          `unix:${join(dir, "run.sock")}`,
+        ],
+        { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
+        "stdout",
+        "listening on",
       );
       assert.equal(
-        out,
+        running.output,
         `Using exporter config '${file}'\nlistening on unix:${join(dir, "run.sock")}\n`,
       );
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.on("close", resolve));
+      await running.stop();
     }
     // A config with a controller endpoint is served locally for now, and says so.
     writeFileSync(
       file,
       readFileSync(file, "utf8").replace("metadata:", "endpoint: ctl:8082\nmetadata:"),
     );
-    const child = spawn(
-      process.execPath,
+    const running = await startUntil(
       [
+        process.execPath,
         "run",
         "-A",
         join(ROOT, "cli/jmp.ts"),
@@ -223,24 +208,15 @@ Deno.test(
         "--listen",
         `unix:${join(dir, "r.sock")}`,
       ],
-      {
-        env: { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let err = "";
-    await new Promise<void>((resolve) =>
-      child.stderr.on("data", (d) => {
-        err += d;
-        if (err.includes("\n")) resolve();
-      })
+      { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
+      "stderr",
+      "\n",
     );
     assert.match(
-      err,
+      running.output,
       /^note: registering with the controller at ctl:8082 is not supported yet; serving locally/,
     );
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.on("close", resolve));
+    await running.stop();
   }),
 );
 

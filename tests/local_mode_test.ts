@@ -8,28 +8,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { type Run, runToEnd } from "./fixtures/processes_io.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const JMP = [process.execPath, "run", "-A", join(ROOT, "cli/jmp.ts")];
 const DEMO = join(ROOT, "examples/demo-exporter.yaml");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function jmp(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const [cmd, ...rest] = JMP;
-  const child = spawn(cmd, [...rest, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return runToEnd([...JMP, ...args], { ...process.env, ...env });
 }
 
 function shell(...command: string[]): Promise<Run> {

@@ -5,7 +5,6 @@ import { readFileSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import {
-  ConfigError,
   deleteClientConfig,
   listClientConfigs,
   loadUserConfig,
@@ -13,38 +12,11 @@ import {
   resolveClientConfig,
   saveClientConfig,
   setCurrentClient,
-  validateAlias,
 } from "../../config/mod.ts";
-import {
-  CliError,
-  type Command,
-  type Context,
-  type Group,
-  parseCommandArgs,
-  usageError,
-} from "../command.ts";
+import { CliError, type Command, type Group, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { Prompter } from "../prompt.ts";
-
-function alias(positionals: string[], ctx: Context): string {
-  if (positionals.length !== 1) throw usageError("give one client config NAME", ctx);
-  try {
-    validateAlias(positionals[0]);
-  } catch (err) {
-    throw new CliError((err as Error).message, 2);
-  }
-  return positionals[0];
-}
-
-// Config problems are the user's to fix: one line, no stack.
-async function configStep<T>(step: () => T | Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message);
-    throw err;
-  }
-}
+import { aliasArg, configStep } from "../config_args.ts";
 
 // A CA given as a file is stored the way upstream stores it: base64 of the PEM.
 function readCa(file: string): string {
@@ -93,7 +65,7 @@ const createCommand: Command = {
       allowPositionals: true,
       strict: true,
     }, ctx);
-    const name = alias(positionals, ctx);
+    const name = aliasArg(positionals, ctx, "client config");
     const ca = values.ca === undefined ? undefined : readCa(values.ca);
     const prompts = new Prompter();
     let endpoint: string;
@@ -139,7 +111,7 @@ const useCommand: Command = {
       { args, options: {}, allowPositionals: true, strict: true },
       ctx,
     );
-    const name = alias(positionals, ctx);
+    const name = aliasArg(positionals, ctx, "client config");
     const known = (await configStep(() => listClientConfigs(process.env))).map((c) => c.alias);
     if (!known.includes(name)) {
       throw new CliError(
@@ -196,7 +168,7 @@ const deleteCommand: Command = {
       { args, options: {}, allowPositionals: true, strict: true },
       ctx,
     );
-    const name = alias(positionals, ctx);
+    const name = aliasArg(positionals, ctx, "client config");
     const file = await configStep(() => deleteClientConfig(name, process.env));
     ctx.io.stdout(`Deleted client config '${file}'\n`);
     const user = await configStep(() => loadUserConfig(process.env));
@@ -218,7 +190,7 @@ const showCommand: Command = {
       allowPositionals: true,
       strict: true,
     }, ctx);
-    const name = positionals.length ? alias(positionals, ctx) : undefined;
+    const name = positionals.length ? aliasArg(positionals, ctx, "client config") : undefined;
     const { config, sources } = await configStep(() =>
       resolveClientConfig({ alias: name, env: process.env })
     );

@@ -7,7 +7,6 @@ import process from "node:process";
 import { stringify } from "yaml";
 import {
   applyExporterEnv,
-  ConfigError,
   EXPORTER_API_VERSION,
   findExporterConfig,
   loadExporterConfig,
@@ -15,28 +14,13 @@ import {
   redactToken,
   systemConfigDir,
   userConfigDir,
-  validateAlias,
   writeFileAtomic,
 } from "../../config/mod.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { Prompter } from "../prompt.ts";
+import { aliasArg, configStep } from "../config_args.ts";
 import { serveUntilStopped } from "./exporter_serve.ts";
-
-function alias(positionals: string[], ctx: Context): string {
-  if (positionals.length !== 1) throw usageError("give one exporter NAME", ctx);
-  try {
-    validateAlias(positionals[0]);
-  } catch (err) {
-    throw new CliError((err as Error).message, 2);
-  }
-  return positionals[0];
-}
-
-function asCliError(err: unknown): never {
-  if (err instanceof ConfigError) throw new CliError(err.message);
-  throw err;
-}
 
 /** `create NAME [--endpoint E] [--token T] [--namespace NS] [--user] [--force]`. */
 export const exporterCreateCommand: Command = {
@@ -66,7 +50,7 @@ export const exporterCreateCommand: Command = {
       allowPositionals: true,
       strict: true,
     }, ctx);
-    const name = alias(positionals, ctx);
+    const name = aliasArg(positionals, ctx, "exporter");
     const dir = values.user ? userConfigDir() : systemConfigDir();
     const file = join(dir, "exporters", `${name}.yaml`);
     if (existsSync(file) && !values.force) {
@@ -90,11 +74,7 @@ export const exporterCreateCommand: Command = {
       tls: { ca: "", insecure: false },
       export: {},
     });
-    try {
-      writeFileAtomic(file, text, { mode: PRIVATE_FILE_MODE });
-    } catch (err) {
-      asCliError(err);
-    }
+    await configStep(() => writeFileAtomic(file, text, { mode: PRIVATE_FILE_MODE }));
     ctx.io.stdout(`Created exporter config '${file}'; add drivers under export:\n`);
   },
 };
@@ -133,18 +113,13 @@ export const exporterDeleteCommand: Command = {
   name: "delete",
   summary: "Delete an exporter config",
   usage: "NAME",
-  run(args, ctx) {
+  async run(args, ctx) {
     const { positionals } = parseCommandArgs(
       { args, options: {}, allowPositionals: true, strict: true },
       ctx,
     );
-    const name = alias(positionals, ctx);
-    let file: string;
-    try {
-      file = findExporterConfig(name);
-    } catch (err) {
-      asCliError(err);
-    }
+    const name = aliasArg(positionals, ctx, "exporter");
+    const file = await configStep(() => findExporterConfig(name));
     try {
       rmSync(file);
     } catch (err) {
@@ -155,15 +130,11 @@ export const exporterDeleteCommand: Command = {
 };
 
 // The config file named by NAME or -c PATH.
-function chosenFile(config: string | undefined, positionals: string[], ctx: Context): string {
+function chosenFile(config: string | undefined, positionals: string[], ctx: Context) {
   if ((config === undefined) === (positionals.length === 0)) {
     throw usageError("give an exporter NAME or -c PATH", ctx);
   }
-  try {
-    return config ?? findExporterConfig(alias(positionals, ctx));
-  } catch (err) {
-    asCliError(err);
-  }
+  return configStep(() => config ?? findExporterConfig(aliasArg(positionals, ctx, "exporter")));
 }
 
 /** `show NAME | -c PATH [-o text|json]`: the effective config, token redacted. */
@@ -188,8 +159,8 @@ export const exporterShowCommand: Command = {
     if (values.output !== "text" && values.output !== "json") {
       throw usageError(`unknown output format "${values.output}", expected text or json`, ctx);
     }
-    const file = chosenFile(values.config, positionals, ctx);
-    const { config, sources } = applyExporterEnv(await loadExporterConfig(file).catch(asCliError));
+    const file = await chosenFile(values.config, positionals, ctx);
+    const { config, sources } = applyExporterEnv(await configStep(() => loadExporterConfig(file)));
     const shown = {
       "endpoint": config.endpoint ?? "(not set)",
       "token": redactToken(config.token),
@@ -226,9 +197,9 @@ export const exporterRunCommand: Command = {
       allowPositionals: true,
       strict: true,
     }, ctx);
-    const file = chosenFile(values.config, positionals, ctx);
+    const file = await chosenFile(values.config, positionals, ctx);
     process.stdout.write(`Using exporter config '${file}'\n`);
-    const { config } = applyExporterEnv(await loadExporterConfig(file).catch(asCliError));
+    const { config } = applyExporterEnv(await configStep(() => loadExporterConfig(file)));
     const address = values.listen ??
       `unix:${join(process.env.TMPDIR || "/tmp", `${config.metadata.name}.sock`)}`;
     await serveUntilStopped(config, {
