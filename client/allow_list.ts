@@ -6,6 +6,8 @@ export const ALLOW_ENV = "JMP_DRIVERS_ALLOW";
 /** Environment variable that allows every module when true. */
 export const UNSAFE_ENV = "JMP_DRIVERS_UNSAFE";
 
+import { resolveClientConfig } from "../config/mod.ts";
+
 // fnmatch: `*` any run, `?` one character, `[abc]`/`[!abc]` a set; everything else literal.
 function globToRegExp(glob: string): RegExp {
   let out = "";
@@ -76,5 +78,27 @@ export class AllowList {
   /** The value to put in JMP_DRIVERS_ALLOW for a child process. */
   toEnv(): string {
     return this.unsafe ? "UNSAFE" : this.patterns.join(",");
+  }
+}
+
+/**
+ * The allow-list in force: the environment's when it sets one, else the `drivers` section of
+ * the current client config, else built-in clients only.
+ *
+ * @example
+ * ```ts
+ * const allow = await configuredAllowList(process.env);
+ * ```
+ */
+export async function configuredAllowList(
+  env: Record<string, string | undefined>,
+): Promise<AllowList> {
+  if (env[ALLOW_ENV] || env[UNSAFE_ENV]) return AllowList.fromEnv(env);
+  try {
+    const { config } = await resolveClientConfig({ env });
+    return new AllowList(config.drivers.allow, config.drivers.unsafe);
+  } catch {
+    // No usable client config: a local exporter needs none.
+    return new AllowList();
   }
 }

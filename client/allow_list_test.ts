@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
-import { AllowList } from "./allow_list.ts";
+import { saveClientConfig, setCurrentClient } from "../config/mod.ts";
+import { withTempDir } from "../tests/fixtures/temp_dir.ts";
+import { AllowList, configuredAllowList } from "./allow_list.ts";
 
 Deno.test("allow-list patterns are fnmatch wildcards over the whole name", () => {
   const allow = new AllowList(["npm:@acme/*", "jumpstarter_driver_?ower.*", "[ab]x#Client"]);
@@ -22,3 +24,19 @@ Deno.test("JMP_DRIVERS_ALLOW overrides the client config; UNSAFE allows everythi
   assert.ok(AllowList.fromEnv({ JMP_DRIVERS_UNSAFE: "true" }).allows("anything"));
   assert.equal(fromEnv.toEnv(), "env.*,other");
 });
+
+Deno.test(
+  "without JMP_DRIVERS_ALLOW the current client config's drivers section applies",
+  withTempDir(async (dir) => {
+    const env = { XDG_CONFIG_HOME: dir, HOME: dir };
+    assert.ok(!(await configuredAllowList(env)).allows("npm:@acme/relay"), "nothing configured");
+    saveClientConfig(
+      { alias: "lab", endpoint: "lab:1", token: "t", allow: ["npm:@acme/*"] },
+      env,
+    );
+    setCurrentClient("lab", env);
+    assert.ok((await configuredAllowList(env)).allows("npm:@acme/relay"));
+    const overridden = await configuredAllowList({ ...env, JMP_DRIVERS_ALLOW: "other" });
+    assert.ok(!overridden.allows("npm:@acme/relay"), "the environment wins");
+  }),
+);

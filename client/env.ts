@@ -1,7 +1,7 @@
 // The exporter of the surrounding `jmp shell`, for scripts and tests: upstream's env() helper.
 
 import process from "node:process";
-import { AllowList } from "./allow_list.ts";
+import { configuredAllowList } from "./allow_list.ts";
 import { connectExporter, type ConnectOptions, type ExporterConnection } from "./connect.ts";
 
 /** Variable `jmp shell` sets to the exporter's address. */
@@ -20,7 +20,7 @@ export class NotInShellError extends Error {
 
 /**
  * Connects to the exporter of the surrounding `jmp shell` (`JUMPSTARTER_HOST`), with the
- * allow-list of `JMP_DRIVERS_ALLOW`.
+ * allow-list of `JMP_DRIVERS_ALLOW` or, without it, of the current client config.
  *
  * @example
  * ```ts
@@ -34,7 +34,7 @@ export async function env(options: ConnectOptions = {}): Promise<ExporterConnect
   const host = process.env[HOST_ENV];
   if (!host) throw new NotInShellError();
   return await connectExporter(host, {
-    allow: AllowList.fromEnv(process.env),
+    allow: await configuredAllowList(process.env),
     ...options,
   });
 }

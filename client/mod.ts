@@ -1,6 +1,6 @@
 // The client library: connect to an exporter, get typed clients of its drivers.
 
-export { ALLOW_ENV, AllowList, UNSAFE_ENV } from "./allow_list.ts";
+export { ALLOW_ENV, AllowList, configuredAllowList, UNSAFE_ENV } from "./allow_list.ts";
 export { chooseClientClass, type ClientChoice } from "./client_classes.ts";
 export { connectExporter, type ConnectOptions, type ExporterConnection } from "./connect.ts";
 export { env, HOST_ENV, NotInShellError } from "./env.ts";

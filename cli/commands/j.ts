@@ -3,7 +3,7 @@
 
 import process from "node:process";
 import {
-  AllowList,
+  configuredAllowList,
   connectExporter,
   DriverCallError,
   type DriverClient,
@@ -90,7 +90,7 @@ export async function runJ(args: string[], io: Io): Promise<number> {
   let exporter;
   try {
     exporter = await connectExporter(host, {
-      allow: AllowList.fromEnv(process.env),
+      allow: await configuredAllowList(process.env),
       onNotice: (message) => io.stderr(`warning: ${message}\n`),
     });
   } catch (err) {
