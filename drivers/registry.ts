@@ -43,6 +43,26 @@ export const BUILT_IN_TYPES: readonly BuiltInDriverType[] = [
     load: async () => (await import("./power/mod.ts")).createHttpPower,
   },
   {
+    names: ["TcpNetwork", "jumpstarter_driver_network.driver.TcpNetwork"],
+    summary: "a TCP port reachable from the exporter",
+    load: async () => (await import("./network/mod.ts")).createTcpNetwork,
+  },
+  {
+    names: ["UdpNetwork", "jumpstarter_driver_network.driver.UdpNetwork"],
+    summary: "a UDP port reachable from the exporter",
+    load: async () => (await import("./network/mod.ts")).createUdpNetwork,
+  },
+  {
+    names: ["UnixNetwork", "jumpstarter_driver_network.driver.UnixNetwork"],
+    summary: "a Unix socket on the exporter host",
+    load: async () => (await import("./network/mod.ts")).createUnixNetwork,
+  },
+  {
+    names: ["EchoNetwork", "jumpstarter_driver_network.driver.EchoNetwork"],
+    summary: "echoes every byte (for tests)",
+    load: async () => (await import("./network/mod.ts")).createEchoNetwork,
+  },
+  {
     names: ["Shell", "jumpstarter_driver_shell.driver.Shell"],
     summary: "runs configured commands on the exporter host",
     load: async () => (await import("./shell/mod.ts")).createShell,
@@ -121,6 +141,8 @@ export const BUILT_IN_CLIENTS: Readonly<Record<string, () => Promise<DriverClien
     (await import("./composite/client.ts")).CompositeClient,
   "jumpstarter_driver_power.client.PowerClient": async () =>
     (await import("./power/client.ts")).PowerClient,
+  "jumpstarter_driver_network.client.NetworkClient": async () =>
+    (await import("./network/client.ts")).NetworkClient,
   "jumpstarter_driver_shell.client.ShellClient": async () =>
     (await import("./shell/client.ts")).ShellClient,
 };

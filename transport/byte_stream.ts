@@ -105,6 +105,15 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
     return this.#writer.data(payload);
   }
 
+  /**
+   * Sends `payload` as exactly one DATA message, never joined with other sends: for datagrams,
+   * whose boundaries the peer must see.
+   */
+  sendMessage(payload: Uint8Array): Promise<void> {
+    if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
+    return this.#writer.frame(FrameType.DATA, payload);
+  }
+
   /** Sends one frame of any type, after the bytes already sent. */
   sendFrame(frameType: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
     if (frameType === FrameType.DATA) return this.send(payload);

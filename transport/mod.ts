@@ -38,3 +38,4 @@ export {
 } from "./byte_stream_client.ts";
 export { type Frame, FrameDecodeError, FrameTooLargeError, FrameType } from "./frame_codec.ts";
 export { readPem } from "./tls_material.ts";
+export { pipeDuplex, type PipeResult } from "./pipe_duplex.ts";

@@ -111,7 +111,7 @@ export class DriverClient {
       });
       return fromValue(res.result);
     } catch (err) {
-      throw this.#callError(method, err);
+      throw this.callError(method, err);
     }
   }
 
@@ -128,7 +128,7 @@ export class DriverClient {
       );
       for await (const res of responses) yield fromValue(res.result);
     } catch (err) {
-      throw this.#callError(method, err);
+      throw this.callError(method, err);
     }
   }
 
@@ -145,9 +145,14 @@ export class DriverClient {
     try {
       await call.headers;
     } catch (err) {
-      throw this.#callError(method, err);
+      throw this.callError(method, err);
     }
-    return call;
+    // The call's outcome names the driver method too; awaiting it is up to the caller.
+    const done = call.done.catch((err) => {
+      throw this.callError(method, err);
+    });
+    done.catch(() => {});
+    return { ...call, done };
   }
 
   /** The `j` verbs; the generic client offers `call` and `stream`. */
@@ -186,7 +191,8 @@ export class DriverClient {
     ];
   }
 
-  #callError(method: string, err: unknown): Error {
+  /** `err` from a call of `method`, as the DriverCallError a user sees (others pass through). */
+  callError(method: string, err: unknown): Error {
     const call = `${this.name || "root"}.${method}`;
     if (err instanceof ConnectError) return new DriverCallError(call, err.code, err.rawMessage);
     return err instanceof Error ? err : new Error(String(err));

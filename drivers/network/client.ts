@@ -1,0 +1,151 @@
+// Client of network drivers (upstream's NetworkClient): open the target's byte stream, or
+// forward a local port to it so that ordinary tools (ssh, curl, a browser) reach the board.
+
+import * as net from "node:net";
+import process from "node:process";
+import { Duplex } from "node:stream";
+import { parseArgs } from "node:util";
+import { pipeDuplex } from "../../transport/mod.ts";
+import { DriverClient, type Verb } from "../framework/mod.ts";
+
+/** A local listener tunnelling to the driver's target. */
+export interface Forward {
+  /** `host:port` or the socket path it listens on. */
+  readonly address: string;
+  /** Connections served so far. */
+  readonly connections: number;
+  /** Stops listening and closes open tunnels. */
+  close(): Promise<void>;
+}
+
+/**
+ * Reaches a TCP/UDP/Unix target next to the exporter.
+ *
+ * @example
+ * ```ts
+ * const fwd = await (dut.root.child("ssh") as NetworkClient).forward({ port: 2222 });
+ * // ssh -p 2222 root@localhost
+ * await fwd.close();
+ * ```
+ */
+export class NetworkClient extends DriverClient {
+  /** The target's address as the exporter sees it (`tcp://host:port`, ...). */
+  async address(): Promise<string> {
+    return String(await this.call("address"));
+  }
+
+  /** Pipes one local duplex (a socket, stdin/stdout) through a new connection to the target. */
+  async pipe(duplex: Duplex, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const call = await this.openStream("connect", options);
+    try {
+      await pipeDuplex(call.stream, duplex, options);
+      await call.done;
+    } catch (err) {
+      throw this.callError("connect", err);
+    }
+  }
+
+  /**
+   * Listens on `host:port` (default 127.0.0.1 and a free port) or on Unix socket `path`; each
+   * accepted connection is tunnelled to the target through its own byte stream.
+   */
+  async forward(options: { host?: string; port?: number; path?: string } = {}): Promise<Forward> {
+    const open = new Set<net.Socket>();
+    let connections = 0;
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      connections++;
+      open.add(socket);
+      this.pipe(socket)
+        .catch((err) => {
+          process.stderr.write(
+            `forward: ${this.name}: ${err instanceof Error ? err.message : err}\n`,
+          );
+          socket.destroy();
+        })
+        .finally(() => open.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      if (options.path) server.listen(options.path, resolve);
+      else server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve);
+    });
+    const bound = server.address();
+    const address = typeof bound === "string" ? bound : `${bound!.address}:${bound!.port}`;
+    return {
+      address,
+      get connections() {
+        return connections;
+      },
+      close: () =>
+        new Promise<void>((resolve) => {
+          for (const socket of open) socket.destroy();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  override verbs(): Verb[] {
+    const forwardUntilStopped = async (fwd: Forward, io: { stderr(t: string): void }) => {
+      io.stderr(`forwarding ${fwd.address} to ${this.name}; Ctrl-C stops\n`);
+      await new Promise<void>((resolve) => {
+        for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+          process.once(signal, resolve);
+        }
+      });
+      await fwd.close();
+    };
+    return [
+      {
+        name: "forward-tcp",
+        summary: "Forward a local TCP port to the target (e.g. ssh -p PORT localhost)",
+        usage: "[--address HOST] [PORT]",
+        options: [{
+          flags: "    --address HOST",
+          summary: "local address to listen on (127.0.0.1)",
+        }],
+        run: async (args, io) => {
+          const { values, positionals } = parseArgs({
+            args,
+            options: { address: { type: "string", default: "127.0.0.1" } },
+            allowPositionals: true,
+          });
+          const port = positionals[0] === undefined ? 0 : Number(positionals[0]);
+          if (!Number.isInteger(port) || port < 0 || port > 65535) {
+            throw new Error(`PORT must be a port number, got "${positionals[0]}"`);
+          }
+          await forwardUntilStopped(await this.forward({ host: values.address, port }), io);
+        },
+      },
+      {
+        name: "forward-unix",
+        summary: "Forward a local Unix socket to the target",
+        usage: "PATH",
+        run: async ([path], io) => {
+          if (!path) throw new Error("forward-unix: give the socket PATH to listen on");
+          await forwardUntilStopped(await this.forward({ path }), io);
+        },
+      },
+      {
+        name: "connect",
+        summary: "Pipe standard input and output through a connection to the target",
+        usage: "",
+        run: async () => {
+          // Node's Duplex.from pairs two node streams; its typings only name web streams.
+          const stdio = Duplex.from(
+            {
+              readable: process.stdin,
+              writable: process.stdout,
+            } as unknown as Parameters<typeof Duplex.from>[0],
+          );
+          await this.pipe(stdio);
+        },
+      },
+      {
+        name: "address",
+        summary: this.methodsDescription.address ?? "Print the target's address",
+        usage: "",
+        run: async (_args, io) => io.stdout(`${await this.address()}\n`),
+      },
+    ];
+  }
+}
