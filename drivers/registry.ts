@@ -43,6 +43,11 @@ export const BUILT_IN_TYPES: readonly BuiltInDriverType[] = [
     load: async () => (await import("./power/mod.ts")).createHttpPower,
   },
   {
+    names: ["PySerial", "Serial", "jumpstarter_driver_pyserial.driver.PySerial"],
+    summary: "a serial console (tty)",
+    load: async () => (await import("./serial/mod.ts")).createSerial,
+  },
+  {
     names: ["TcpNetwork", "jumpstarter_driver_network.driver.TcpNetwork"],
     summary: "a TCP port reachable from the exporter",
     load: async () => (await import("./network/mod.ts")).createTcpNetwork,
@@ -143,6 +148,8 @@ export const BUILT_IN_CLIENTS: Readonly<Record<string, () => Promise<DriverClien
     (await import("./power/client.ts")).PowerClient,
   "jumpstarter_driver_network.client.NetworkClient": async () =>
     (await import("./network/client.ts")).NetworkClient,
+  "jumpstarter_driver_pyserial.client.PySerialClient": async () =>
+    (await import("./serial/client.ts")).SerialClient,
   "jumpstarter_driver_shell.client.ShellClient": async () =>
     (await import("./shell/client.ts")).ShellClient,
 };

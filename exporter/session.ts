@@ -98,9 +98,11 @@ export class Session {
     this.#requireCallable();
     const node = this.#node(header.uuid ?? "");
     const method = this.#method(node, header.method ?? "", "bytestream");
-    call.sendHeaders();
     try {
-      await method.connect(call.stream, this.#context(node, call.signal));
+      await method.connect(call.stream, {
+        ...this.#context(node, call.signal),
+        ready: () => call.sendHeaders(),
+      });
     } catch (err) {
       throw this.#failure(node, header.method ?? "", err);
     }

@@ -40,12 +40,20 @@ function waitDrain(duplex: Duplex): Promise<void> {
 export async function pipeDuplex(
   stream: ByteStream,
   duplex: Duplex,
-  options: { signal?: AbortSignal } = {},
+  options: {
+    signal?: AbortSignal;
+    /**
+     * The duplex never ends its input by itself (a tty): when the stream's peer says it is done,
+     * the duplex is closed and the stream too.
+     */
+    endWithStream?: boolean;
+  } = {},
 ): Promise<PipeResult> {
   const result: PipeResult = { sent: 0, received: 0 };
   const onAbort = () => duplex.destroy(options.signal?.reason ?? new Error("cancelled"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
 
+  let streamEnded = false;
   const outbound = (async () => {
     // A plain for-await would destroy the duplex when its input ends, cutting off the output
     // that the other direction is still writing.
@@ -61,14 +69,19 @@ export async function pipeDuplex(
       if (!duplex.write(chunk)) await waitDrain(duplex);
       if (duplex.destroyed) break;
     }
-    if (!duplex.destroyed) duplex.end();
+    if (options.endWithStream) {
+      streamEnded = true;
+      duplex.destroy();
+    } else if (!duplex.destroyed) duplex.end();
   })();
 
   try {
     // The first failure wins; the other direction is ended by destroying the duplex.
     await Promise.all([
-      outbound.catch((err) => {
+      outbound.catch(async (err) => {
         duplex.destroy();
+        // Closed on purpose after the peer ended: the stream still gets its GOAWAY.
+        if (streamEnded) return await stream.close();
         throw err;
       }),
       inbound.catch((err) => {

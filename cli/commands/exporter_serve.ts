@@ -75,6 +75,9 @@ export async function serveUntilStopped(
   });
   process.stdin.destroy();
   await exporter.close();
+  // Everything is closed; a read still pending on a tty (a serial console) cannot be
+  // cancelled and would keep the process alive, so the daemon ends here.
+  process.exit(0);
 }
 
 /** `serve --exporter-config FILE | --exporter NAME --listen ADDRESS`. */

@@ -18,6 +18,11 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The driver's log. */
   readonly log: DriverLog;
+  /**
+   * Byte streams only: says the device is open, so the client's open call returns. A failure
+   * before it reaches the client as the open call's error; the first bytes sent also count.
+   */
+  readonly ready?: () => void;
 }
 
 /** A method answered with one result (DriverCall). */

@@ -67,6 +67,7 @@ export function createTcpNetwork(config: Fields): Driver {
   const label = `${host}:${port}`;
   return networkDriver(`TCP port ${label}`, `tcp://${label}`, async (stream, call) => {
     const socket = await openSocket({ host, port }, label, call.signal);
+    call.ready?.();
     await pipeDuplex(stream, socket, { signal: call.signal });
   });
 }
@@ -76,6 +77,7 @@ export function createUnixNetwork(config: Fields, ctx: DriverContext): Driver {
   const path = resolve(ctx.baseDir, config.string("path", { nonEmpty: true }));
   return networkDriver(`Unix socket ${path}`, `unix://${path}`, async (stream, call) => {
     const socket = await openSocket({ path }, path, call.signal);
+    call.ready?.();
     await pipeDuplex(stream, socket, { signal: call.signal });
   });
 }
@@ -98,6 +100,7 @@ export function createUdpNetwork(config: Fields): Driver {
         );
         socket.connect(port, host, () => resolvePromise());
       });
+      call.ready?.();
       const forward = (datagram: Uint8Array) => {
         if (!stream.sendingClosed) stream.sendMessage(datagram).catch(() => {});
       };
@@ -122,7 +125,8 @@ export function createUdpNetwork(config: Fields): Driver {
 
 /** `type: EchoNetwork`: every byte comes back; for tests and demos. */
 export function createEchoNetwork(): Driver {
-  return networkDriver("Echo (for tests)", "echo", async (stream) => {
+  return networkDriver("Echo (for tests)", "echo", async (stream, call) => {
+    call.ready?.();
     for await (const chunk of stream) await stream.send(chunk);
     await stream.close();
   });
