@@ -2,11 +2,9 @@
 // config) on a Unix socket, called through the client library, on Deno and on Bun.
 
 import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+import { ROOT, runtimeCommand, startExporter } from "./exporter_peer.ts";
 
 /** One runtime's DriverCall figures. */
 export interface DriverCallRow {
@@ -14,40 +12,6 @@ export interface DriverCallRow {
   p50_ms: number;
   p99_ms: number;
   runs: { p50_ms: number; p99_ms: number; calls: number }[];
-}
-
-function runtimeCommand(runtime: "deno" | "bun", bun: string, script: string): string[] {
-  return runtime === "deno"
-    ? [process.execPath, "run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, script)]
-    : [bun, "run", join(ROOT, script)];
-}
-
-async function startExporter(command: string[], socket: string) {
-  const [cmd, ...args] = command;
-  const child = spawn(cmd, [
-    ...args,
-    "serve",
-    "--exporter-config",
-    join(ROOT, "examples/demo-exporter.yaml"),
-    "--listen",
-    `unix:${socket}`,
-    "--log-level",
-    "error",
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (out.includes("listening on")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`the exporter exited with ${code}`)));
-  });
-  return async () => {
-    child.removeAllListeners("exit");
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
-  };
 }
 
 async function runClient(command: string[], socket: string, calls: number) {
@@ -75,6 +39,7 @@ export async function measureDriverCalls(
     const socket = join(options.dir, `driver-call-${runtime}.sock`);
     const stop = await startExporter(
       runtimeCommand(runtime, options.bun, "cli/jmp-exporter.ts"),
+      join(ROOT, "examples/demo-exporter.yaml"),
       socket,
     );
     const runs = [];

@@ -9,10 +9,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import process from "node:process";
-import * as net from "node:net";
-import { type PeerResult, WARMUP_MIB } from "./peer_args.ts";
+import { freePort, type PeerResult, WARMUP_MIB } from "./peer_args.ts";
 import { locateBun, pinnedBunVersion } from "../build/compile.ts";
 import { type DriverCallRow, measureDriverCalls } from "./driver_calls.ts";
+import { type ForwardRow, measureForwarding } from "./network_forward.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -121,14 +121,6 @@ async function runClient(peer: Peer, target: string, mib: number, unary: number)
   return JSON.parse(out.trim().split("\n").pop()!) as PeerResult;
 }
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -180,6 +172,7 @@ const scenarios = SCENARIOS.filter((s) =>
 const dir = mkdtempSync(join(tmpdir(), "jmp-bench-"));
 const rows: Row[] = [];
 let driverCalls: DriverCallRow[] = [];
+let forwarding: ForwardRow[] = [];
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
@@ -233,6 +226,14 @@ try {
       process.stderr.write(` FAILED: ${(err as Error).message}\n`);
     }
   }
+  if (!opts.only || opts.only === "tcp") {
+    try {
+      forwarding = await measureForwarding({ dir, bun: BUN, runs, mib, calls: unary });
+    } catch (err) {
+      failed = true;
+      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
+    }
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -256,6 +257,17 @@ for (const row of driverCalls) {
     `${`DriverCall power.on via the client library, exporter on ${row.runtime}`.padEnd(72)} ${
       "unix".padEnd(5)
     } ${"-".padStart(7)} ${ms(row.p50_ms).padStart(8)} ${ms(row.p99_ms).padStart(8)}`,
+  );
+}
+
+for (const row of forwarding) {
+  console.log(
+    `network forward on ${row.runtime}: ${row.forward_mb_per_s.toFixed(0)} MB/s vs ` +
+      `${row.direct_mb_per_s.toFixed(0)} MB/s direct (${
+        (row.forward_mb_per_s / row.direct_mb_per_s).toFixed(2)
+      }x); round trip p50 ${row.forward_p50_ms.toFixed(3)} ms vs ${
+        row.direct_p50_ms.toFixed(3)
+      } ms direct, p99 ${row.forward_p99_ms.toFixed(3)} ms`,
   );
 }
 
@@ -316,6 +328,7 @@ const results = {
   },
   rows,
   driver_calls: driverCalls,
+  network_forward: forwarding,
   ratios,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");

@@ -2,6 +2,7 @@
 // `client --target ADDR --mib N --chunk-kib N --unary N`, and the result line they print.
 
 import { Buffer } from "node:buffer";
+import * as net from "node:net";
 import { parseArgs } from "node:util";
 
 /** What a peer was asked to do. */
@@ -161,4 +162,13 @@ export async function announceAndWait(stop: () => Promise<void>): Promise<void> 
   });
   await stop();
   process.exit(0);
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }

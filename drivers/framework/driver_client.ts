@@ -3,7 +3,14 @@
 
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { type DriverInstanceReport, ExporterService } from "../../proto/mod.ts";
-import { type Channel, type ClientByteStream, openByteStream } from "../../transport/mod.ts";
+import process from "node:process";
+import { Duplex } from "node:stream";
+import {
+  type Channel,
+  type ClientByteStream,
+  openByteStream,
+  pipeDuplex,
+} from "../../transport/mod.ts";
 import { fromValue, type JsonValue, toValue } from "./value.ts";
 
 /** Report label naming the client class. */
@@ -155,6 +162,24 @@ export class DriverClient {
     return { ...call, done };
   }
 
+  /**
+   * Pipes a local duplex (a socket, stdin/stdout) through the byte stream of `method` until
+   * both sides end; failures come back as DriverCallErrors of `method`.
+   */
+  async pipe(
+    method: string,
+    duplex: Duplex,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const call = await this.openStream(method, options);
+    try {
+      await pipeDuplex(call.stream, duplex, options);
+      await call.done;
+    } catch (err) {
+      throw this.callError(method, err);
+    }
+  }
+
   /** The `j` verbs; the generic client offers `call` and `stream`. */
   verbs(): Verb[] {
     const parse = (word: string): JsonValue => {
@@ -201,3 +226,13 @@ export class DriverClient {
 
 /** A client class: what a driver module exports for its client label. */
 export type DriverClientClass = new (init: DriverClientInit) => DriverClient;
+
+/** This process's standard input and output as one duplex, for `pipe` verbs. */
+export function stdioDuplex(): Duplex {
+  // Node's Duplex.from pairs two node streams; its typings only name web streams.
+  return Duplex.from(
+    { readable: process.stdin, writable: process.stdout } as unknown as Parameters<
+      typeof Duplex.from
+    >[0],
+  );
+}

@@ -30,6 +30,7 @@ export {
   type DriverClientClass,
   type DriverClientInit,
   NAME_LABEL,
+  stdioDuplex,
   type Verb,
   type VerbIo,
 } from "./driver_client.ts";

@@ -3,10 +3,8 @@
 
 import * as net from "node:net";
 import process from "node:process";
-import { Duplex } from "node:stream";
 import { parseArgs } from "node:util";
-import { pipeDuplex } from "../../transport/mod.ts";
-import { DriverClient, type Verb } from "../framework/mod.ts";
+import { DriverClient, stdioDuplex, type Verb } from "../framework/mod.ts";
 
 /** A local listener tunnelling to the driver's target. */
 export interface Forward {
@@ -34,17 +32,6 @@ export class NetworkClient extends DriverClient {
     return String(await this.call("address"));
   }
 
-  /** Pipes one local duplex (a socket, stdin/stdout) through a new connection to the target. */
-  async pipe(duplex: Duplex, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const call = await this.openStream("connect", options);
-    try {
-      await pipeDuplex(call.stream, duplex, options);
-      await call.done;
-    } catch (err) {
-      throw this.callError("connect", err);
-    }
-  }
-
   /**
    * Listens on `host:port` (default 127.0.0.1 and a free port) or on Unix socket `path`; each
    * accepted connection is tunnelled to the target through its own byte stream.
@@ -55,7 +42,7 @@ export class NetworkClient extends DriverClient {
     const server = net.createServer({ allowHalfOpen: true }, (socket) => {
       connections++;
       open.add(socket);
-      this.pipe(socket)
+      this.pipe("connect", socket)
         .catch((err) => {
           process.stderr.write(
             `forward: ${this.name}: ${err instanceof Error ? err.message : err}\n`,
@@ -129,16 +116,7 @@ export class NetworkClient extends DriverClient {
         name: "connect",
         summary: "Pipe standard input and output through a connection to the target",
         usage: "",
-        run: async () => {
-          // Node's Duplex.from pairs two node streams; its typings only name web streams.
-          const stdio = Duplex.from(
-            {
-              readable: process.stdin,
-              writable: process.stdout,
-            } as unknown as Parameters<typeof Duplex.from>[0],
-          );
-          await this.pipe(stdio);
-        },
+        run: () => this.pipe("connect", stdioDuplex()),
       },
       {
         name: "address",

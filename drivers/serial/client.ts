@@ -3,9 +3,7 @@
 // for tests.
 
 import process from "node:process";
-import { Duplex } from "node:stream";
-import { pipeDuplex } from "../../transport/mod.ts";
-import { DriverClient, type Verb } from "../framework/mod.ts";
+import { DriverClient, stdioDuplex, type Verb } from "../framework/mod.ts";
 import { SerialConsole } from "./console.ts";
 
 /** The key that leaves `start-console`: Ctrl-] (as telnet), pressed once. */
@@ -26,24 +24,7 @@ export class SerialClient extends DriverClient {
     return new SerialConsole(await this.openStream("connect", options));
   }
 
-  /** Pipes a local duplex (stdin/stdout) to the port until either side ends. */
-  async pipe(duplex: Duplex, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const call = await this.openStream("connect", options);
-    try {
-      await pipeDuplex(call.stream, duplex, options);
-      await call.done;
-    } catch (err) {
-      throw this.callError("connect", err);
-    }
-  }
-
   override verbs(): Verb[] {
-    const stdio = () =>
-      Duplex.from(
-        { readable: process.stdin, writable: process.stdout } as unknown as Parameters<
-          typeof Duplex.from
-        >[0],
-      );
     return [
       {
         name: "start-console",
@@ -88,7 +69,7 @@ export class SerialClient extends DriverClient {
         name: "pipe",
         summary: "Pipe standard input and output to the port (for scripts)",
         usage: "",
-        run: () => this.pipe(stdio()),
+        run: () => this.pipe("connect", stdioDuplex()),
       },
     ];
   }
