@@ -2,7 +2,9 @@
 // verbs of `j` work from scripts.
 
 import { strict as assert } from "node:assert";
+import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -84,6 +86,45 @@ Deno.test({
       const noTty = await jmpShell(config, "j", "serial", "start-console");
       assert.equal(noTty.code, 1);
       assert.match(noTty.stderr, /start-console needs a terminal; use `pipe` from scripts/);
+    })
+  ),
+});
+
+// `script` (util-linux) gives start-console the terminal it needs, as a user at a prompt has.
+const SCRIPT_MISSING = spawnSync("script", ["--version"]).error
+  ? "script (util-linux) is not installed"
+  : undefined;
+
+Deno.test({
+  name: `j serial start-console is interactive on a terminal and Ctrl-] leaves it${
+    skip || (SCRIPT_MISSING ? ` (ignored: ${SCRIPT_MISSING})` : "")
+  }`,
+  ignore: ignoreUnlessInstalled(SOCAT_MISSING ?? SCRIPT_MISSING),
+  fn: withTempDir((dir) =>
+    withBoard(dir, async (config) => {
+      const command = [
+        process.execPath,
+        ...["run", "-A", join(ROOT, "cli/jmp.ts"), "shell", "--exporter-config", config],
+        ...["--", "j", "serial", "start-console"],
+      ].map((word) => `'${word}'`).join(" ");
+      const child = spawn("script", ["-qec", command, "/dev/null"], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      const waitFor = async (text: string) => {
+        for (let i = 0; i < 100 && !out.includes(text); i++) await sleep(50);
+        assert.ok(out.includes(text), `no "${text}" in ${JSON.stringify(out)}`);
+      };
+      await waitFor("press Ctrl-] to leave");
+      child.stdin.write(`${BOARD_LOGIN.user}\r`);
+      await waitFor("Password: ");
+      child.stdin.write(`${BOARD_LOGIN.password}\r`);
+      await waitFor("Welcome!");
+      child.stdin.write("\x1d"); // Ctrl-]
+      const code = await new Promise((resolve) => child.on("close", resolve));
+      assert.equal(code, 0, out);
+      assert.match(out, /disconnected/);
     })
   ),
 });
