@@ -7,8 +7,8 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { stringify } from "yaml";
 import { ConfigError } from "./errors.ts";
-import { describeValue, Fields } from "./fields.ts";
-import { parseYaml, readConfigFile } from "./source.ts";
+import { Fields } from "./fields.ts";
+import { parseYamlMapping, readConfigFile } from "./source.ts";
 import { validateAlias } from "./paths.ts";
 import { PRIVATE_FILE_MODE, updateYaml, writeFileAtomic } from "./config_writer.ts";
 import {
@@ -170,23 +170,10 @@ export function parseClientConfigSources(
   file: string,
 ): { config: ClientConfig; fromFile: Set<TrackedKey> } {
   const absolute = resolve(file);
-  const data = parseYaml(text, absolute);
-  if (data === null || data === undefined) {
-    throw new ConfigError(
-      absolute,
-      "",
-      "is empty; a client config needs at least endpoint and token (or run `jmp client create`)",
-    );
-  }
-  if (typeof data !== "object" || Array.isArray(data)) {
-    throw new ConfigError(
-      absolute,
-      "",
-      `must be a mapping (apiVersion: ..., kind: ClientConfig, endpoint: ...), got ${
-        describeValue(data)
-      }`,
-    );
-  }
+  const data = parseYamlMapping(text, absolute, {
+    emptyHint: "a client config needs at least endpoint and token (or run `jmp client create`)",
+    shape: "apiVersion: ..., kind: ClientConfig, endpoint: ...",
+  });
   const fromFile = new Set<TrackedKey>();
   const f = new Fields(data, { file: absolute, path: "" });
   f.expectKeys(TOP_KEYS);
@@ -199,25 +186,25 @@ export function parseClientConfigSources(
 
   const meta = f.mapping("metadata");
   meta.expectKeys(["name", "namespace"]);
-  const name = optionalNonEmpty(meta, "name");
-  const namespace = optionalNonEmpty(meta, "namespace");
+  const name = meta.optionalNonEmpty("name");
+  const namespace = meta.optionalNonEmpty("namespace");
   if (name !== undefined) fromFile.add("metadata.name");
   if (namespace !== undefined) fromFile.add("metadata.namespace");
 
-  const endpoint = optionalNonEmpty(f, "endpoint");
+  const endpoint = f.optionalNonEmpty("endpoint");
   if (endpoint !== undefined) fromFile.add("endpoint");
-  const token = optionalNonEmpty(f, "token");
+  const token = f.optionalNonEmpty("token");
   if (token !== undefined) fromFile.add("token");
-  const refreshToken = optionalNonEmpty(f, "refresh_token");
+  const refreshToken = f.optionalNonEmpty("refresh_token");
 
   const tlsFields = f.mapping("tls");
   tlsFields.expectKeys(["ca", "insecure"]);
-  const ca = optionalNonEmpty(tlsFields, "ca");
+  const ca = tlsFields.optionalNonEmpty("ca");
   if (ca !== undefined) fromFile.add("tls.ca");
   if (tlsFields.has("insecure")) fromFile.add("tls.insecure");
   const insecure = tlsFields.boolean("insecure", { default: false });
 
-  const grpcOptions = readGrpcOptions(f.mapping("grpcOptions"));
+  const grpcOptions = f.scalarMap("grpcOptions");
 
   const driverFields = f.mapping("drivers");
   driverFields.expectKeys(["allow", "unsafe"]);
@@ -480,30 +467,6 @@ function existingKind(file: string): typeof CLIENT_KINDS[number] | undefined {
   } catch {
     return undefined;
   }
-}
-
-// Upstream writes `ca: ""` and may write `endpoint: null` for "not set".
-function optionalNonEmpty(f: Fields, key: string): string | undefined {
-  const value = f.optionalString(key);
-  return value === "" ? undefined : value;
-}
-
-function readGrpcOptions(f: Fields): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
-  for (const key of f.keys()) {
-    const value = f.raw(key);
-    if (typeof value !== "string" && !(typeof value === "number" && Number.isInteger(value))) {
-      throw f.error(key, `must be a string or a whole number, got ${describeValue(value)}`);
-    }
-    // `__proto__` must become a key, not replace the prototype.
-    Object.defineProperty(out, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return out;
 }
 
 // Absent optional fields are left out rather than set to undefined, so the value compares equal

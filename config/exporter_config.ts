@@ -5,7 +5,7 @@
 import { basename, extname, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
 import { describeValue, Fields } from "./fields.ts";
-import { parseYaml, readConfigFile } from "./source.ts";
+import { parseYamlMapping, readConfigFile } from "./source.ts";
 
 /** The only `apiVersion` of exporter configs. */
 export const EXPORTER_API_VERSION = "jumpstarter.dev/v1alpha1";
@@ -107,35 +107,24 @@ const HOOK_KEYS = ["script", "timeout", "onFailure", "exec"];
  */
 export function parseExporterConfig(text: string, file: string): ExporterConfig {
   const absolute = resolve(file);
-  const data = parseYaml(text, absolute);
-  if (data === null || data === undefined) {
-    throw new ConfigError(
-      absolute,
-      "",
-      "is empty; an exporter config needs apiVersion, kind and export",
-    );
-  }
-  if (typeof data !== "object" || Array.isArray(data)) {
-    throw new ConfigError(
-      absolute,
-      "",
-      `must be a mapping (apiVersion: ..., kind: ..., export: ...), got ${describeValue(data)}`,
-    );
-  }
+  const data = parseYamlMapping(text, absolute, {
+    emptyHint: "an exporter config needs apiVersion, kind and export",
+    shape: "apiVersion: ..., kind: ..., export: ...",
+  });
   const f = new Fields(data, { file: absolute, path: "" });
   f.expectKeys(TOP_KEYS);
   const apiVersion = f.choice("apiVersion", [EXPORTER_API_VERSION]);
   const kind = f.choice("kind", EXPORTER_KINDS);
   const metadata = readMetadata(f.mapping("metadata"), alias(absolute));
-  const endpoint = optionalNonEmpty(f, "endpoint");
-  const token = optionalNonEmpty(f, "token");
+  const endpoint = f.optionalNonEmpty("endpoint");
+  const token = f.optionalNonEmpty("token");
   const tlsFields = f.mapping("tls");
   tlsFields.expectKeys(["ca", "insecure"]);
   const tls = {
-    ca: optionalNonEmpty(tlsFields, "ca"),
+    ca: tlsFields.optionalNonEmpty("ca"),
     insecure: tlsFields.boolean("insecure", { default: false }),
   };
-  const grpcOptions = readGrpcOptions(f.mapping("grpcOptions"));
+  const grpcOptions = f.scalarMap("grpcOptions");
   const description = f.optionalString("description");
   const motd = f.optionalString("motd");
   if (!f.has("export")) {
@@ -187,30 +176,12 @@ function alias(file: string): string {
   return basename(file, extname(file));
 }
 
-// Upstream's `jmp admin create exporter` writes `endpoint: ""` and `token: ""` for "not set".
-function optionalNonEmpty(f: Fields, key: string): string | undefined {
-  const value = f.optionalString(key);
-  return value === "" ? undefined : value;
-}
-
 function readMetadata(f: Fields, fallbackName: string): ExporterConfig["metadata"] {
   f.expectKeys(["name", "namespace"]);
   return withoutUndefined({
     name: f.string("name", { default: fallbackName, nonEmpty: true }),
-    namespace: optionalNonEmpty(f, "namespace"),
+    namespace: f.optionalNonEmpty("namespace"),
   });
-}
-
-function readGrpcOptions(f: Fields): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
-  for (const key of f.keys()) {
-    const value = f.raw(key);
-    if (typeof value !== "string" && !(typeof value === "number" && Number.isInteger(value))) {
-      throw f.error(key, `must be a string or a whole number, got ${describeValue(value)}`);
-    }
-    define(out, key, value);
-  }
-  return out;
 }
 
 // Each name is one step of the dotted paths that address drivers (`ref: board.serial`, the `j`
@@ -314,7 +285,7 @@ function readHook(f: Fields): HookConfig {
     script: f.string("script", { nonEmpty: true }),
     timeoutSeconds: f.number("timeout", { default: 120, integer: true, min: 1 }),
     onFailure: f.choice("onFailure", HOOK_FAILURE_ACTIONS, { default: "warn" }),
-    exec: optionalNonEmpty(f, "exec"),
+    exec: f.optionalNonEmpty("exec"),
   });
 }
 

@@ -98,6 +98,34 @@ export class Fields {
     return this.has(key) ? this.string(key) : undefined;
   }
 
+  /** A string, or `undefined` when absent, null or empty (upstream writes `""` for "not set"). */
+  optionalNonEmpty(key: string): string | undefined {
+    const value = this.optionalString(key);
+    return value === "" ? undefined : value;
+  }
+
+  /**
+   * A mapping of strings or whole numbers (gRPC channel options), empty when absent; any key,
+   * `__proto__` included, becomes an ordinary entry.
+   */
+  scalarMap(key: string): Record<string, string | number> {
+    const nested = this.mapping(key);
+    const out: Record<string, string | number> = {};
+    for (const name of nested.keys()) {
+      const value = nested.raw(name);
+      if (typeof value !== "string" && !(typeof value === "number" && Number.isInteger(value))) {
+        throw nested.error(name, `must be a string or a whole number, got ${describeValue(value)}`);
+      }
+      Object.defineProperty(out, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+
   /** A number, or the default; optionally an integer within bounds. */
   number(
     key: string,

@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { isCollection, LineCounter, parseDocument, visit } from "yaml";
 import { ConfigError } from "./errors.ts";
+import { describeValue } from "./fields.ts";
 
 // Anchors and aliases are fine in a hand-written bench file; thousands of them are an attack.
 const MAX_ALIASES = 1000;
@@ -76,4 +77,32 @@ export function parseYaml(text: string, file: string): unknown {
     const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new ConfigError(file, "", `invalid YAML: ${reason}`);
   }
+}
+
+/**
+ * Parses a configuration document that must be a mapping. An empty document fails with
+ * `FILE: is empty; <emptyHint>`, anything else with `FILE: must be a mapping (<shape>), got ...`.
+ *
+ * @example
+ * ```ts
+ * const data = parseYamlMapping(text, file, { emptyHint: "add endpoint and token", shape: "endpoint: ..." });
+ * ```
+ */
+export function parseYamlMapping(
+  text: string,
+  file: string,
+  hints: { emptyHint: string; shape: string },
+): Record<string, unknown> {
+  const data = parseYaml(text, file);
+  if (data === null || data === undefined) {
+    throw new ConfigError(file, "", `is empty; ${hints.emptyHint}`);
+  }
+  if (typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(
+      file,
+      "",
+      `must be a mapping (${hints.shape}), got ${describeValue(data)}`,
+    );
+  }
+  return data as Record<string, unknown>;
 }
