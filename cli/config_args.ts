@@ -1,7 +1,7 @@
 // What the configuration commands share: the NAME argument and one-line config errors.
 
 import { ConfigError, validateAlias } from "../config/mod.ts";
-import { CliError, type Context, usageError } from "./command.ts";
+import { CliError, type Context, parseCommandArgs, usageError } from "./command.ts";
 
 /** The single NAME positional of a config command, checked as a file alias. */
 export function aliasArg(positionals: string[], ctx: Context, what: string): string {
@@ -12,6 +12,15 @@ export function aliasArg(positionals: string[], ctx: Context, what: string): str
     throw new CliError((err as Error).message, 2);
   }
   return positionals[0];
+}
+
+/** The arguments of a command that takes only a NAME. */
+export function nameOnly(args: string[], ctx: Context, what: string): string {
+  const { positionals } = parseCommandArgs(
+    { args, options: {}, allowPositionals: true, strict: true },
+    ctx,
+  );
+  return aliasArg(positionals, ctx, what);
 }
 
 /**

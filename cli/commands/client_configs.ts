@@ -16,7 +16,7 @@ import {
 import { CliError, type Command, type Group, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { Prompter } from "../prompt.ts";
-import { aliasArg, configStep } from "../config_args.ts";
+import { aliasArg, configStep, nameOnly } from "../config_args.ts";
 
 // A CA given as a file is stored the way upstream stores it: base64 of the PEM.
 function readCa(file: string): string {
@@ -107,11 +107,7 @@ const useCommand: Command = {
   summary: "Make a client config the current one",
   usage: "NAME",
   async run(args, ctx) {
-    const { positionals } = parseCommandArgs(
-      { args, options: {}, allowPositionals: true, strict: true },
-      ctx,
-    );
-    const name = aliasArg(positionals, ctx, "client config");
+    const name = nameOnly(args, ctx, "client config");
     const known = (await configStep(() => listClientConfigs(process.env))).map((c) => c.alias);
     if (!known.includes(name)) {
       throw new CliError(
@@ -164,11 +160,7 @@ const deleteCommand: Command = {
   summary: "Delete a client config (and stop using it if it was current)",
   usage: "NAME",
   async run(args, ctx) {
-    const { positionals } = parseCommandArgs(
-      { args, options: {}, allowPositionals: true, strict: true },
-      ctx,
-    );
-    const name = aliasArg(positionals, ctx, "client config");
+    const name = nameOnly(args, ctx, "client config");
     const file = await configStep(() => deleteClientConfig(name, process.env));
     ctx.io.stdout(`Deleted client config '${file}'\n`);
     const user = await configStep(() => loadUserConfig(process.env));

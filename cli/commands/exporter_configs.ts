@@ -19,7 +19,7 @@ import {
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { Prompter } from "../prompt.ts";
-import { aliasArg, configStep } from "../config_args.ts";
+import { aliasArg, configStep, nameOnly } from "../config_args.ts";
 import { serveUntilStopped } from "./exporter_serve.ts";
 
 /** `create NAME [--endpoint E] [--token T] [--namespace NS] [--user] [--force]`. */
@@ -114,11 +114,7 @@ export const exporterDeleteCommand: Command = {
   summary: "Delete an exporter config",
   usage: "NAME",
   async run(args, ctx) {
-    const { positionals } = parseCommandArgs(
-      { args, options: {}, allowPositionals: true, strict: true },
-      ctx,
-    );
-    const name = aliasArg(positionals, ctx, "exporter");
+    const name = nameOnly(args, ctx, "exporter");
     const file = await configStep(() => findExporterConfig(name));
     try {
       rmSync(file);
