@@ -45,3 +45,20 @@ export class Prompter {
     this.#rl?.close();
   }
 }
+
+/**
+ * `--endpoint` and `--token` as given, asking on the terminal for the missing ones (the
+ * configuration document's `Endpoint:` / `Token:` prompts).
+ */
+export async function endpointAndToken(
+  values: { endpoint?: string; token?: string },
+): Promise<{ endpoint: string; token: string }> {
+  const prompts = new Prompter();
+  try {
+    const endpoint = await prompts.valueOrAsk(values.endpoint, "--endpoint", "Endpoint");
+    const token = await prompts.valueOrAsk(values.token, "--token", "Token");
+    return { endpoint, token };
+  } finally {
+    prompts.close();
+  }
+}

@@ -15,7 +15,7 @@ import {
 } from "../../config/mod.ts";
 import { CliError, type Command, type Group, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
-import { Prompter } from "../prompt.ts";
+import { endpointAndToken } from "../prompt.ts";
 import { aliasArg, configStep, nameOnly } from "../config_args.ts";
 
 // A CA given as a file is stored the way upstream stores it: base64 of the PEM.
@@ -67,15 +67,7 @@ const createCommand: Command = {
     }, ctx);
     const name = aliasArg(positionals, ctx, "client config");
     const ca = values.ca === undefined ? undefined : readCa(values.ca);
-    const prompts = new Prompter();
-    let endpoint: string;
-    let token: string;
-    try {
-      endpoint = await prompts.valueOrAsk(values.endpoint, "--endpoint", "Endpoint");
-      token = await prompts.valueOrAsk(values.token, "--token", "Token");
-    } finally {
-      prompts.close();
-    }
+    const { endpoint, token } = await endpointAndToken(values);
     const file = await configStep(() =>
       saveClientConfig(
         {

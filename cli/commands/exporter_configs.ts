@@ -18,7 +18,7 @@ import {
 } from "../../config/mod.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
-import { Prompter } from "../prompt.ts";
+import { endpointAndToken } from "../prompt.ts";
 import { aliasArg, configStep, nameOnly } from "../config_args.ts";
 import { serveUntilStopped } from "./exporter_serve.ts";
 
@@ -56,15 +56,7 @@ export const exporterCreateCommand: Command = {
     if (existsSync(file) && !values.force) {
       throw new CliError(`${file}: already exists; delete it first or pass --force`);
     }
-    const prompts = new Prompter();
-    let endpoint: string;
-    let token: string;
-    try {
-      endpoint = await prompts.valueOrAsk(values.endpoint, "--endpoint", "Endpoint");
-      token = await prompts.valueOrAsk(values.token, "--token", "Token");
-    } finally {
-      prompts.close();
-    }
+    const { endpoint, token } = await endpointAndToken(values);
     const text = stringify({
       apiVersion: EXPORTER_API_VERSION,
       kind: "ExporterConfig",
