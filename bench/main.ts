@@ -13,6 +13,7 @@ import { freePort, type PeerResult, WARMUP_MIB } from "./peer_args.ts";
 import { locateBun, pinnedBunVersion } from "../build/compile.ts";
 import { type DriverCallRow, measureDriverCalls } from "./driver_calls.ts";
 import { type ForwardRow, measureForwarding } from "./network_forward.ts";
+import { measureSerialEcho, type SerialRow } from "./serial_echo.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -173,6 +174,7 @@ const dir = mkdtempSync(join(tmpdir(), "jmp-bench-"));
 const rows: Row[] = [];
 let driverCalls: DriverCallRow[] = [];
 let forwarding: ForwardRow[] = [];
+let serial: SerialRow | undefined;
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
@@ -226,6 +228,14 @@ try {
       process.stderr.write(` FAILED: ${(err as Error).message}\n`);
     }
   }
+  if (!opts.only) {
+    try {
+      serial = await measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) });
+    } catch (err) {
+      failed = true;
+      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
+    }
+  }
   if (!opts.only || opts.only === "tcp") {
     try {
       forwarding = await measureForwarding({ dir, bun: BUN, runs, mib, calls: unary });
@@ -268,6 +278,16 @@ for (const row of forwarding) {
       }x); round trip p50 ${row.forward_p50_ms.toFixed(3)} ms vs ${
         row.direct_p50_ms.toFixed(3)
       } ms direct, p99 ${row.forward_p99_ms.toFixed(3)} ms`,
+  );
+}
+
+if (serial) {
+  console.log(
+    `serial echo through the exporter (Deno): p50 ${serial.exporter_p50_ms.toFixed(3)} ms, p99 ${
+      serial.exporter_p99_ms.toFixed(3)
+    } ms; direct on the pty p50 ${serial.direct_p50_ms.toFixed(3)} ms (${
+      (serial.exporter_p50_ms / serial.direct_p50_ms).toFixed(1)
+    }x)`,
   );
 }
 
@@ -329,6 +349,7 @@ const results = {
   rows,
   driver_calls: driverCalls,
   network_forward: forwarding,
+  serial_echo: serial ?? null,
   ratios,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");
