@@ -233,6 +233,17 @@ Deno.test(`${HOST} jmp runs a local-mode session, and answers to the name j`, as
   assert.match(outside.stderr, /run it inside `jmp shell`/);
 });
 
+Deno.test(`${HOST} jmp carries byte streams: j NAME connect through a network driver`, async () => {
+  const jmp = (await hostBinaries()).find((b) => b.name === "jmp")!;
+  const config = path.join(ROOT, "tests/fixtures/network-exporter.yaml");
+  const session = run(jmp.path, [
+    ...["shell", "--exporter-config", config, "--"],
+    ...["sh", "-c", "printf 'through the binary' | j echo connect"],
+  ]);
+  assert.equal(session.stdout, "through the binary", session.stderr);
+  assert.equal(session.code, 0);
+});
+
 Deno.test("linux-arm64 binaries are aarch64 ELF files", async () => {
   const built = await arm64Binaries();
   assert.deepEqual(built.map((b) => b.name), [...BINARIES]);
