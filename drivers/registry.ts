@@ -68,6 +68,16 @@ export const BUILT_IN_TYPES: readonly BuiltInDriverType[] = [
     load: async () => (await import("./network/mod.ts")).createEchoNetwork,
   },
   {
+    names: ["MockStorageMux", "jumpstarter_driver_opendal.driver.MockStorageMux"],
+    summary: "a simulated storage mux (a temporary image file)",
+    load: async () => (await import("./storage/mod.ts")).createMockStorageMux,
+  },
+  {
+    names: ["StorageMux"],
+    summary: "a storage mux writing a block device or image file, switched by commands",
+    load: async () => (await import("./storage/mod.ts")).createStorageMux,
+  },
+  {
     names: ["Shell", "jumpstarter_driver_shell.driver.Shell"],
     summary: "runs configured commands on the exporter host",
     load: async () => (await import("./shell/mod.ts")).createShell,
@@ -148,6 +158,8 @@ export const BUILT_IN_CLIENTS: Readonly<Record<string, () => Promise<DriverClien
     (await import("./power/client.ts")).PowerClient,
   "jumpstarter_driver_network.client.NetworkClient": async () =>
     (await import("./network/client.ts")).NetworkClient,
+  "jumpstarter_driver_opendal.client.StorageMuxClient": async () =>
+    (await import("./storage/client.ts")).StorageMuxClient,
   "jumpstarter_driver_pyserial.client.PySerialClient": async () =>
     (await import("./serial/client.ts")).SerialClient,
   "jumpstarter_driver_shell.client.ShellClient": async () =>

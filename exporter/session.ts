@@ -15,6 +15,7 @@ import {
 import type { ByteStreamHandler } from "../transport/mod.ts";
 import type { DriverNode, DriverTree } from "./driver_tree.ts";
 import type { LogHub } from "./log_hub.ts";
+import { ResourceTable } from "./resources.ts";
 
 // Driver calls are served only in these states, as upstream does.
 const CALLABLE = new Set([
@@ -57,6 +58,7 @@ export class Session {
   #statusMessage = "";
   #statusVersion = 0n;
   readonly #log;
+  readonly #resources = new ResourceTable();
 
   /** Creates a session over `tree`; its drivers log into `logs`. */
   constructor(tree: DriverTree, logs: LogHub, options: SessionOptions) {
@@ -89,6 +91,11 @@ export class Session {
   /** Serves byte streams of driver methods (`request: {"kind":"driver",...}`). */
   readonly byteStream: ByteStreamHandler = async (call) => {
     const header = parseRequestHeader(call.metadata.get("request"));
+    if (header.kind === "resource") {
+      this.#requireCallable();
+      this.#node(header.uuid ?? "");
+      return await this.#resources.serve(call, header as unknown as Record<string, unknown>);
+    }
     if (header.kind !== "driver") {
       throw new ConnectError(
         `byte streams of kind "${header.kind}" are not supported by this exporter`,
@@ -225,7 +232,11 @@ export class Session {
   }
 
   #context(node: DriverNode, signal: AbortSignal): CallContext {
-    return { signal, log: this.logs.logFor(node.uuid, node.name) };
+    return {
+      signal,
+      log: this.logs.logFor(node.uuid, node.name),
+      resource: (handle) => this.#resources.read(handle),
+    };
   }
 
   // A driver's failure goes to the caller; one that is not a deliberate driver error is also

@@ -23,6 +23,11 @@ export interface CallContext {
    * before it reaches the client as the open call's error; the first bytes sent also count.
    */
   readonly ready?: () => void;
+  /**
+   * The bytes of a resource the client streamed (its handle is a method argument, e.g.
+   * `write(src)`). Ends only when the client marked the end; a transfer cut short throws.
+   */
+  readonly resource?: (handle: unknown) => AsyncIterable<Uint8Array>;
 }
 
 /** A method answered with one result (DriverCall). */

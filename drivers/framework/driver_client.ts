@@ -180,6 +180,52 @@ export class DriverClient {
     }
   }
 
+  /**
+   * Streams `source` to the exporter as a resource for this driver (a disk image, a firmware
+   * file) and returns its handle, the argument to pass to the method that consumes it (e.g.
+   * `write(handle)`). `finished` settles when the exporter has read every byte (with the count).
+   */
+  async sendResource(
+    source: AsyncIterable<Uint8Array>,
+    options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+  ): Promise<{ handle: JsonValue; finished: Promise<number>; cancel(): void }> {
+    const request = JSON.stringify({
+      kind: "resource",
+      uuid: this.uuid,
+      x_jmp_content_encoding: null,
+    });
+    const call = await openByteStream(this.channel, {
+      metadata: { request },
+      signal: options.signal,
+    });
+    let handle: JsonValue;
+    try {
+      handle = JSON.parse((await call.headers).get("resource") ?? "null");
+    } catch (err) {
+      throw this.callError("resource", err);
+    }
+    if (handle === null) throw new Error(`${this.name}: the exporter returned no resource handle`);
+    const finished = (async () => {
+      let sent = 0;
+      try {
+        for await (const chunk of source) {
+          await call.stream.send(chunk);
+          sent += chunk.length;
+          options.onProgress?.(sent);
+        }
+        await call.stream.close();
+        for await (const _ of call.stream) { /* the exporter answers with its own end */ }
+        await call.done;
+      } catch (err) {
+        call.cancel();
+        throw this.callError("resource", err);
+      }
+      return sent;
+    })();
+    finished.catch(() => {});
+    return { handle, finished, cancel: () => call.cancel() };
+  }
+
   /** The `j` verbs; the generic client offers `call` and `stream`. */
   verbs(): Verb[] {
     const parse = (word: string): JsonValue => {

@@ -1,0 +1,123 @@
+// Client of storage muxes (upstream's StorageMuxClient): switch the disk, write an image with
+// constant memory, and check the exporter's SHA-256 of what arrived against the local one.
+
+import { createHash } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { DriverClient, type Verb } from "../framework/mod.ts";
+import { Progress } from "./progress.ts";
+import type { WriteResult } from "./storage_mux.ts";
+
+/** The exporter's checksum of what it wrote differs from the local one. */
+export class ChecksumMismatchError extends Error {
+  /** Creates the error. */
+  constructor(local: string, remote: string) {
+    super(`the written image's SHA-256 ${remote} differs from the local ${local}`);
+    this.name = "ChecksumMismatchError";
+  }
+}
+
+/**
+ * A disk switched between the exporter host and the board.
+ *
+ * @example
+ * ```ts
+ * await storage.host();
+ * await storage.write("disk.img");
+ * await storage.dut();
+ * ```
+ */
+export class StorageMuxClient extends DriverClient {
+  /** Connects the disk to the exporter host. */
+  async host(): Promise<void> {
+    await this.call("host");
+  }
+
+  /** Connects the disk to the board. */
+  async dut(): Promise<void> {
+    await this.call("dut");
+  }
+
+  /** Disconnects the disk. */
+  async off(): Promise<void> {
+    await this.call("off");
+  }
+
+  /**
+   * Writes `image` (a file path, or bytes as they come) to the disk; resolves with what the
+   * exporter wrote once its SHA-256 matched the local one.
+   */
+  async write(
+    image: string | AsyncIterable<Uint8Array>,
+    options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+  ): Promise<WriteResult> {
+    const hash = createHash("sha256");
+    const input = typeof image === "string"
+      ? createReadStream(image, { highWaterMark: 1024 * 1024 })
+      : image;
+    const hashed = (async function* () {
+      for await (const chunk of input) {
+        hash.update(chunk as Uint8Array);
+        yield chunk as Uint8Array;
+      }
+    })();
+    const resource = await this.sendResource(hashed, options);
+    let result: WriteResult;
+    try {
+      [result] = await Promise.all([
+        this.call("write", resource.handle) as Promise<unknown> as Promise<WriteResult>,
+        resource.finished,
+      ]);
+    } catch (err) {
+      resource.cancel();
+      throw err;
+    }
+    const local = hash.digest("hex");
+    if (result.sha256 !== local) throw new ChecksumMismatchError(local, result.sha256);
+    return result;
+  }
+
+  override verbs(): Verb[] {
+    const simple = (name: "host" | "dut" | "off", summary: string): Verb => ({
+      name,
+      summary: this.methodsDescription[name] ?? summary,
+      usage: "",
+      run: async (_args, io) => {
+        await this[name]();
+        io.stdout(`storage: ${name}\n`);
+      },
+    });
+    return [
+      simple("host", "Connect the disk to the exporter host"),
+      simple("dut", "Connect the disk to the board"),
+      simple("off", "Disconnect the disk"),
+      {
+        name: "write",
+        summary: "Write an image file to the disk (switch it to the host first)",
+        usage: "IMAGE [--quiet]",
+        options: [{ flags: "-q, --quiet", summary: "no progress line" }],
+        run: async (args, io) => {
+          const { values, positionals } = parseArgs({
+            args,
+            options: { quiet: { type: "boolean", short: "q", default: false } },
+            allowPositionals: true,
+          });
+          const [image] = positionals;
+          if (!image) throw new Error("write: which IMAGE? give its path");
+          let size: number;
+          try {
+            size = statSync(image).size;
+          } catch (err) {
+            throw new Error(`write: ${image}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+          }
+          const show = !values.quiet && process.stderr.isTTY;
+          const progress = show ? new Progress("write", size, (t) => io.stderr(t)) : undefined;
+          const result = await this.write(image, { onProgress: (b) => progress?.update(b) });
+          progress?.done();
+          io.stdout(`wrote ${result.bytes} bytes, sha256 ${result.sha256} (verified)\n`);
+        },
+      },
+    ];
+  }
+}

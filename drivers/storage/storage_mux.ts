@@ -1,0 +1,144 @@
+// Storage muxes (upstream's jumpstarter_driver_opendal storage mux family): a disk that is
+// switched between the exporter host and the board, and written with an image the client
+// streams. The written bytes are hashed as they go, so the client can check what arrived.
+
+import { createHash } from "node:crypto";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import process from "node:process";
+import { join, resolve } from "node:path";
+import type { Fields } from "../../config/mod.ts";
+import {
+  Args,
+  type CallContext,
+  type Driver,
+  type DriverContext,
+  DriverError,
+  InvalidArgumentError,
+  unary,
+} from "../framework/mod.ts";
+import { runToCompletion } from "../shell/mod.ts";
+
+/** The client class name upstream reports for storage muxes. */
+export const STORAGE_MUX_CLIENT = "jumpstarter_driver_opendal.client.StorageMuxClient";
+
+/** Where the disk is connected. */
+export type MuxState = "host" | "dut" | "off";
+
+/** What `write` answers: how much arrived and its SHA-256, for the client to compare. */
+export interface WriteResult {
+  bytes: number;
+  sha256: string;
+}
+
+// Streams a resource into `target`. A regular file is written beside it and renamed into place
+// only when complete, so a failed or cancelled transfer never leaves a truncated image under the
+// real name; a block device is written in place (and says so when it fails).
+async function writeImage(target: string, source: AsyncIterable<Uint8Array>): Promise<WriteResult> {
+  let isDevice = false;
+  try {
+    isDevice = statSync(target).isBlockDevice();
+  } catch {
+    // Does not exist yet: a file.
+  }
+  const path = isDevice ? target : `${target}.partial`;
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const fd = openSync(path, isDevice ? "r+" : "w");
+  try {
+    for await (const chunk of source) {
+      for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
+      hash.update(chunk);
+      bytes += chunk.length;
+    }
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    if (!isDevice) rmSync(path, { force: true });
+    const where = isDevice ? `${target} holds an incomplete image` : `${target} was left as it was`;
+    throw new DriverError(
+      `write failed after ${bytes} bytes (${where}): ${(err as Error).message}`,
+    );
+  }
+  closeSync(fd);
+  if (!isDevice) renameSync(path, target);
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+function storageMuxDriver(
+  description: string,
+  target: () => string,
+  setState: (state: MuxState, call: CallContext) => Promise<void> | void,
+): Driver {
+  let state: MuxState = "off";
+  const switchTo = (next: MuxState) =>
+    unary(
+      `Connect the disk to ${
+        next === "dut" ? "the board" : next === "host" ? "the exporter host" : "nothing"
+      }`,
+      async (args, call) => {
+        new Args(next, args, 0);
+        await setState(next, call);
+        state = next;
+        call.log.info(`storage: ${next}`);
+      },
+    );
+  return {
+    client: STORAGE_MUX_CLIENT,
+    description,
+    methods: {
+      host: switchTo("host"),
+      dut: switchTo("dut"),
+      off: switchTo("off"),
+      write: unary("Write a streamed image to the disk: write(src)", async (args, call) => {
+        const src = new Args("write", args, 1).raw(0);
+        if (state !== "host") {
+          throw new InvalidArgumentError(
+            `write: the disk is connected to ${state}; call host() first`,
+          );
+        }
+        if (!call.resource) throw new DriverError("write: this exporter cannot receive resources");
+        const result = await writeImage(target(), call.resource(src));
+        call.log.info(`wrote ${result.bytes} bytes, sha256 ${result.sha256}`);
+        return result;
+      }),
+    },
+  };
+}
+
+/** `type: MockStorageMux`: a disk image in a temporary file. */
+export function createMockStorageMux(_config: Fields, ctx: DriverContext): Driver {
+  const file = join(tmpdir(), `jmp-mock-storage-${process.pid}-${ctx.name}.img`);
+  return {
+    ...storageMuxDriver("Mock storage mux (a temporary file)", () => file, () => {}),
+    close: () => rmSync(file, { force: true }),
+  };
+}
+
+/**
+ * `type: StorageMux`: `path` (an image file or a block device such as /dev/sda), and `host`,
+ * `dut`, `off` (optional commands that switch the mux, e.g. an sd-mux-ctrl call).
+ */
+export function createStorageMux(config: Fields, ctx: DriverContext): Driver {
+  const path = resolve(ctx.baseDir, config.string("path", { nonEmpty: true }));
+  const commands = {
+    host: config.optionalString("host"),
+    dut: config.optionalString("dut"),
+    off: config.optionalString("off"),
+  };
+  const timeoutSeconds = config.number("timeout", { default: 30, min: 0 });
+  return storageMuxDriver(`Storage mux writing ${path}`, () => path, async (state, call) => {
+    const command = commands[state];
+    if (!command) return;
+    const result = await runToCompletion(["sh", "-c", command], {
+      name: state,
+      timeoutSeconds,
+      signal: call.signal,
+    });
+    if (result.code !== 0) {
+      throw new DriverError(
+        `${state}: command exited with ${result.code}: ${result.stderr.trim()}`,
+      );
+    }
+  });
+}

@@ -1,0 +1,113 @@
+import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connectExporter, DriverCallError } from "../../client/mod.ts";
+import { withLocalExporter } from "../../tests/fixtures/local_exporter.ts";
+import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
+import type { StorageMuxClient } from "./client.ts";
+import { formatBytes, Progress } from "./progress.ts";
+
+const MIB = 1024 * 1024;
+
+function config(image: string, dir: string): string {
+  return `
+apiVersion: jumpstarter.dev/v1alpha1
+kind: ExporterConfig
+metadata: { name: storage }
+export:
+  storage:
+    type: StorageMux
+    config:
+      path: ${image}
+      host: echo host > ${join(dir, "mux")}
+      dut: echo dut > ${join(dir, "mux")}
+`;
+}
+
+// A generated image: mostly a pattern, with all-zero stretches as real disk images have.
+async function* generated(bytes: number, chunk = 4 * MIB): AsyncGenerator<Uint8Array> {
+  const block = new Uint8Array(chunk);
+  for (let i = 0; i < chunk; i++) block[i] = (i * 7 + 3) & 0xff;
+  const zeros = new Uint8Array(chunk);
+  for (let sent = 0, n = 0; sent < bytes; sent += chunk, n++) {
+    const part = n % 4 === 3 ? zeros : block;
+    yield part.subarray(0, Math.min(chunk, bytes - sent));
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 * MIB })) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+Deno.test(
+  "a 1 GiB image streams to the storage mux with its checksum verified on both sides",
+  withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    await withLocalExporter(config(image, dir), async ({ address }) => {
+      await using exporter = await connectExporter(address);
+      const storage = exporter.root.child("storage") as StorageMuxClient;
+      const refused = await storage.write(generated(MIB)).catch((e) => e);
+      assert.ok(refused instanceof DriverCallError);
+      assert.match(refused.message, /write: the disk is connected to off; call host\(\) first/);
+      await storage.host();
+      assert.equal(readFileSync(join(dir, "mux"), "utf8"), "host\n");
+      let progress = 0;
+      const result = await storage.write(generated(1024 * MIB), {
+        onProgress: (b) => (progress = b),
+      });
+      assert.equal(result.bytes, 1024 * MIB);
+      assert.equal(progress, 1024 * MIB);
+      assert.equal(statSync(image).size, 1024 * MIB);
+      assert.equal(await sha256Of(image), result.sha256, "what is on disk is what was hashed");
+      await storage.dut();
+      assert.equal(readFileSync(join(dir, "mux"), "utf8"), "dut\n");
+    });
+  }),
+);
+
+Deno.test(
+  "a transfer cancelled midway fails clearly and leaves the old image in place",
+  withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    writeFileSync(image, "previous image\n");
+    await withLocalExporter(config(image, dir), async ({ address }) => {
+      await using exporter = await connectExporter(address);
+      const storage = exporter.root.child("storage") as StorageMuxClient;
+      await storage.host();
+      const abort = new AbortController();
+      const failed = await storage.write(generated(256 * MIB), {
+        signal: abort.signal,
+        onProgress: (bytes) => {
+          if (bytes >= 32 * MIB) abort.abort();
+        },
+      }).catch((e) => e);
+      assert.ok(failed instanceof Error, "the write reports the failure");
+      assert.equal(readFileSync(image, "utf8"), "previous image\n", "the old image is untouched");
+      // The exporter notices the cut on its own time; it then removes the partial file.
+      for (let i = 0; i < 100 && existsSync(`${image}.partial`); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(!existsSync(`${image}.partial`), "no partial file is left");
+      // The mux still works afterwards.
+      const small = await storage.write(generated(3 * MIB));
+      assert.equal(small.bytes, 3 * MIB);
+    });
+  }),
+);
+
+Deno.test("progress lines show amount, rate and time left", () => {
+  const lines: string[] = [];
+  const progress = new Progress("write", 4 * MIB, (t) => lines.push(t));
+  progress.update(MIB);
+  progress.done();
+  assert.match(
+    lines.at(-1)!,
+    // The line ends by clearing the rest of the terminal line (ESC [K).
+    // deno-lint-ignore no-control-regex
+    /^\rwrite: 1\.0 MiB \/ 4\.0 MiB \(25%\), .*\/s, \d+ s left\x1b\[K\n$/,
+  );
+  assert.equal(formatBytes(1536), "1.5 KiB");
+});

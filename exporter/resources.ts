@@ -1,0 +1,118 @@
+// Resources: files a client streams to a driver (an image for a storage mux or a flasher). The
+// client opens RouterService.Stream with `request: {"kind":"resource",...}`, gets a handle in
+// the response headers, and passes the handle as a method argument; the driver then reads the
+// bytes from here, as upstream's exporter does.
+
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { InvalidArgumentError } from "../drivers/framework/mod.ts";
+import { type ByteStreamCall, FrameType } from "../transport/mod.ts";
+
+/** The handle a client passes to a method, as upstream writes it. */
+export interface ClientStreamHandle {
+  kind: "client_stream";
+  uuid: string;
+  x_jmp_content_encoding: string | null;
+}
+
+interface Pending {
+  call: ByteStreamCall;
+  taken: boolean;
+  finished: (error?: unknown) => void;
+}
+
+/** A transfer that ended without the client's end-of-data mark: the data is incomplete. */
+export class TransferCutError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TransferCutError";
+  }
+}
+
+/**
+ * The resources open in one session.
+ *
+ * @example
+ * ```ts
+ * // in the byte-stream handler: await resources.serve(call);
+ * // in a driver method: for await (const chunk of ctx.resource(handle)) ...
+ * ```
+ */
+export class ResourceTable {
+  readonly #pending = new Map<string, Pending>();
+
+  /**
+   * Serves one resource stream: announces its handle, then keeps the call open until a driver
+   * has read it to the end (or failed), or the client goes away.
+   */
+  async serve(call: ByteStreamCall, header: Record<string, unknown>): Promise<void> {
+    const encoding = header.x_jmp_content_encoding ?? null;
+    if (encoding !== null) {
+      // Not accepted: the client then sends the bytes as they are, as upstream's client does.
+    }
+    const handle: ClientStreamHandle = {
+      kind: "client_stream",
+      uuid: randomUUID(),
+      x_jmp_content_encoding: null,
+    };
+    const finished = new Promise<unknown>((resolve) => {
+      this.#pending.set(handle.uuid, { call, taken: false, finished: resolve });
+    });
+    call.sendHeaders({ resource: JSON.stringify(handle) });
+    const aborted = new Promise<unknown>((resolve) =>
+      call.signal.addEventListener("abort", () => resolve(new Error("cancelled")), { once: true })
+    );
+    try {
+      const error = await Promise.race([finished, aborted]);
+      if (error) {
+        throw error instanceof ConnectError
+          ? error
+          : new ConnectError((error as Error).message ?? String(error), Code.Aborted);
+      }
+      await call.stream.close();
+    } finally {
+      this.#pending.delete(handle.uuid);
+    }
+  }
+
+  /**
+   * The bytes of the resource `handle` names, for a driver method. Fails with
+   * InvalidArgumentError for an unknown or already used handle, and with TransferCutError when
+   * the client's stream ends without its end-of-data mark.
+   */
+  async *read(handle: unknown): AsyncGenerator<Uint8Array> {
+    const uuid = typeof handle === "object" && handle !== null
+      ? (handle as { uuid?: unknown }).uuid
+      : undefined;
+    const pending = typeof uuid === "string" ? this.#pending.get(uuid) : undefined;
+    if (!pending || (handle as { kind?: unknown }).kind !== "client_stream") {
+      throw new InvalidArgumentError(
+        `no open resource ${JSON.stringify(handle)}: open it with a resource stream first`,
+      );
+    }
+    if (pending.taken) throw new InvalidArgumentError(`resource ${uuid} is already being read`);
+    pending.taken = true;
+    let complete = false;
+    try {
+      for await (const frame of pending.call.stream.frames()) {
+        if (frame.frameType === FrameType.GOAWAY) {
+          complete = true;
+          break;
+        }
+        if (frame.frameType === FrameType.DATA && frame.payload.length) yield frame.payload;
+      }
+      if (!complete) {
+        throw new TransferCutError(`resource ${uuid}: the transfer was cut short by the client`);
+      }
+      pending.finished();
+    } catch (err) {
+      pending.finished(err);
+      throw err;
+    } finally {
+      if (!complete) {
+        pending.finished(new TransferCutError(`resource ${uuid}: not read to the end`));
+      }
+    }
+  }
+}
