@@ -3,11 +3,34 @@
 
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
+import { pipeline } from "node:stream";
+import * as zlib from "node:zlib";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { DriverClient, type Verb } from "../framework/mod.ts";
 import { Progress } from "./progress.ts";
 import type { WriteResult } from "./storage_mux.ts";
+
+// Compressed images are written decompressed, unpacked on the fly here (constant memory).
+const DECOMPRESSORS: Record<string, () => NodeJS.ReadWriteStream> = {
+  ".gz": () => zlib.createGunzip(),
+  ".zst": () =>
+    (zlib as unknown as { createZstdDecompress(): NodeJS.ReadWriteStream })
+      .createZstdDecompress(),
+};
+
+/**
+ * The bytes of image file `path`, decompressed when its name says it is compressed. Nothing is
+ * opened before the first read, and a corrupt file fails the read that meets it.
+ */
+export async function* openImage(path: string): AsyncGenerator<Uint8Array> {
+  const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
+  const suffix = Object.keys(DECOMPRESSORS).find((s) => path.endsWith(s));
+  const source = suffix
+    ? pipeline(file, DECOMPRESSORS[suffix](), () => {/* surfaces through the iteration */})
+    : file;
+  for await (const chunk of source as AsyncIterable<Uint8Array>) yield chunk;
+}
 
 /** The exporter's checksum of what it wrote differs from the local one. */
 export class ChecksumMismatchError extends Error {
@@ -45,17 +68,15 @@ export class StorageMuxClient extends DriverClient {
   }
 
   /**
-   * Writes `image` (a file path, or bytes as they come) to the disk; resolves with what the
-   * exporter wrote once its SHA-256 matched the local one.
+   * Writes `image` (a file path, `.gz`/`.zst` decompressed on the fly, or bytes as they come)
+   * to the disk; resolves with what the exporter wrote once its SHA-256 matched the local one.
    */
   async write(
     image: string | AsyncIterable<Uint8Array>,
     options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
   ): Promise<WriteResult> {
     const hash = createHash("sha256");
-    const input = typeof image === "string"
-      ? createReadStream(image, { highWaterMark: 1024 * 1024 })
-      : image;
+    const input = typeof image === "string" ? openImage(image) : image;
     const hashed = (async function* () {
       for await (const chunk of input) {
         hash.update(chunk as Uint8Array);
@@ -112,7 +133,9 @@ export class StorageMuxClient extends DriverClient {
             throw new Error(`write: ${image}: ${(err as NodeJS.ErrnoException).code ?? err}`);
           }
           const show = !values.quiet && process.stderr.isTTY;
-          const progress = show ? new Progress("write", size, (t) => io.stderr(t)) : undefined;
+          // The file's size is known; a compressed image's unpacked size is not.
+          const total = /\.(gz|zst)$/.test(image) ? undefined : size;
+          const progress = show ? new Progress("write", total, (t) => io.stderr(t)) : undefined;
           const result = await this.write(image, { onProgress: (b) => progress?.update(b) });
           progress?.done();
           io.stdout(`wrote ${result.bytes} bytes, sha256 ${result.sha256} (verified)\n`);

@@ -7,5 +7,5 @@ export {
   STORAGE_MUX_CLIENT,
   type WriteResult,
 } from "./storage_mux.ts";
-export { ChecksumMismatchError, StorageMuxClient } from "./client.ts";
+export { ChecksumMismatchError, openImage, StorageMuxClient } from "./client.ts";
 export { formatBytes, Progress } from "./progress.ts";

@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as zlib from "node:zlib";
 import { connectExporter, DriverCallError } from "../../client/mod.ts";
 import { withLocalExporter } from "../../tests/fixtures/local_exporter.ts";
 import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
@@ -111,3 +112,33 @@ Deno.test("progress lines show amount, rate and time left", () => {
   );
   assert.equal(formatBytes(1536), "1.5 KiB");
 });
+
+Deno.test(
+  "gzip and zstd images are written decompressed, checked against the unpacked bytes",
+  withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    const raw = new Uint8Array(3 * MIB).map((_, i) => (i >> 10) & 0xff);
+    const gz = join(dir, "image.img.gz");
+    writeFileSync(gz, zlib.gzipSync(raw));
+    const zst = join(dir, "image.img.zst");
+    writeFileSync(
+      zst,
+      (zlib as unknown as { zstdCompressSync(b: Uint8Array): Uint8Array }).zstdCompressSync(raw),
+    );
+    await withLocalExporter(config(image, dir), async ({ address }) => {
+      await using exporter = await connectExporter(address);
+      const storage = exporter.root.child("storage") as StorageMuxClient;
+      await storage.host();
+      for (const file of [gz, zst]) {
+        const result = await storage.write(file);
+        assert.equal(result.bytes, raw.length, file);
+        assert.deepEqual(new Uint8Array(readFileSync(image)), raw, file);
+      }
+      const broken = join(dir, "broken.img.gz");
+      writeFileSync(broken, "not gzip at all");
+      const err = await storage.write(broken).catch((e) => e);
+      assert.ok(err instanceof Error);
+      assert.deepEqual(new Uint8Array(readFileSync(image)), raw, "a bad image changes nothing");
+    });
+  }),
+);
