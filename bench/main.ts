@@ -14,6 +14,7 @@ import { locateBun, pinnedBunVersion } from "../build/compile.ts";
 import { type DriverCallRow, measureDriverCalls } from "./driver_calls.ts";
 import { type ForwardRow, measureForwarding } from "./network_forward.ts";
 import { measureSerialEcho, type SerialRow } from "./serial_echo.ts";
+import { measureStorageWrite, type StorageRow } from "./storage_write.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -175,6 +176,7 @@ const rows: Row[] = [];
 let driverCalls: DriverCallRow[] = [];
 let forwarding: ForwardRow[] = [];
 let serial: SerialRow | undefined;
+let storage: StorageRow[] = [];
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
@@ -230,6 +232,12 @@ try {
   }
   if (!opts.only) {
     try {
+      storage = await measureStorageWrite({ dir, bun: BUN, mib });
+    } catch (err) {
+      failed = true;
+      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
+    }
+    try {
       serial = await measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) });
     } catch (err) {
       failed = true;
@@ -281,6 +289,15 @@ for (const row of forwarding) {
   );
 }
 
+for (const row of storage) {
+  console.log(
+    `storage write through the exporter on ${row.runtime}: ${
+      row.exporter_mb_per_s.toFixed(0)
+    } MB/s vs a plain copy ${row.copy_mb_per_s.toFixed(0)} MB/s (${
+      (row.exporter_mb_per_s / row.copy_mb_per_s).toFixed(2)
+    }x)`,
+  );
+}
 if (serial) {
   console.log(
     `serial echo through the exporter (Deno): p50 ${serial.exporter_p50_ms.toFixed(3)} ms, p99 ${
@@ -350,6 +367,7 @@ const results = {
   driver_calls: driverCalls,
   network_forward: forwarding,
   serial_echo: serial ?? null,
+  storage_write: storage,
   ratios,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");
