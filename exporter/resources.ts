@@ -77,22 +77,28 @@ export class ResourceTable {
   }
 
   /**
+   * A sink for the resource `handle` names, for a driver method that sends data to the client
+   * (`read(dst)`): `send` the bytes, then `end()`. Fails like `read` for an unknown handle.
+   */
+  writer(handle: unknown): { send(chunk: Uint8Array): Promise<void>; end(): Promise<void> } {
+    const pending = this.#claim(handle);
+    return {
+      send: (chunk) => pending.call.stream.send(chunk),
+      end: async () => {
+        await pending.call.stream.close();
+        pending.finished();
+      },
+    };
+  }
+
+  /**
    * The bytes of the resource `handle` names, for a driver method. Fails with
    * InvalidArgumentError for an unknown or already used handle, and with TransferCutError when
    * the client's stream ends without its end-of-data mark.
    */
   async *read(handle: unknown): AsyncGenerator<Uint8Array> {
-    const uuid = typeof handle === "object" && handle !== null
-      ? (handle as { uuid?: unknown }).uuid
-      : undefined;
-    const pending = typeof uuid === "string" ? this.#pending.get(uuid) : undefined;
-    if (!pending || (handle as { kind?: unknown }).kind !== "client_stream") {
-      throw new InvalidArgumentError(
-        `no open resource ${JSON.stringify(handle)}: open it with a resource stream first`,
-      );
-    }
-    if (pending.taken) throw new InvalidArgumentError(`resource ${uuid} is already being read`);
-    pending.taken = true;
+    const pending = this.#claim(handle);
+    const uuid = (handle as { uuid: string }).uuid;
     let complete = false;
     try {
       for await (const frame of pending.call.stream.frames()) {
@@ -114,5 +120,20 @@ export class ResourceTable {
         pending.finished(new TransferCutError(`resource ${uuid}: not read to the end`));
       }
     }
+  }
+
+  #claim(handle: unknown): Pending {
+    const uuid = typeof handle === "object" && handle !== null
+      ? (handle as { uuid?: unknown }).uuid
+      : undefined;
+    const pending = typeof uuid === "string" ? this.#pending.get(uuid) : undefined;
+    if (!pending || (handle as { kind?: unknown }).kind !== "client_stream") {
+      throw new InvalidArgumentError(
+        `no open resource ${JSON.stringify(handle)}: open it with a resource stream first`,
+      );
+    }
+    if (pending.taken) throw new InvalidArgumentError(`resource ${uuid} is already in use`);
+    pending.taken = true;
+    return pending;
   }
 }

@@ -236,6 +236,7 @@ export class Session {
       signal,
       log: this.logs.logFor(node.uuid, node.name),
       resource: (handle) => this.#resources.read(handle),
+      resourceWriter: (handle) => this.#resources.writer(handle),
     };
   }
 

@@ -2,7 +2,7 @@
 
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -32,7 +32,8 @@ Deno.test(
       ...[
         "sh",
         "-c",
-        `j storage write ${image}; j storage host && j storage write ${image} && j storage dut`,
+        `j storage write ${image}; j storage host && j storage write ${image} && ` +
+        `j storage read ${join(dir, "back.img")} && j storage dut`,
       ],
     ], process.env);
     assert.equal(run.code, 0, run.stderr);
@@ -42,8 +43,11 @@ Deno.test(
     );
     assert.equal(
       run.stdout,
-      `storage: host\nwrote ${data.length} bytes, sha256 ${sha} (verified)\nstorage: dut\n`,
+      `storage: host\nwrote ${data.length} bytes, sha256 ${sha} (verified)\n` +
+        `read ${data.length} bytes into ${join(dir, "back.img")}, sha256 ${sha} (verified)\n` +
+        "storage: dut\n",
     );
+    assert.deepEqual(new Uint8Array(readFileSync(join(dir, "back.img"))), data);
     const after = readdirSync(tmpdir()).filter((n) => n.startsWith("jmp-mock-storage-")).length;
     assert.equal(after, before, "the mock's image is removed with the exporter");
   }),

@@ -28,6 +28,10 @@ export interface CallContext {
    * `write(src)`). Ends only when the client marked the end; a transfer cut short throws.
    */
   readonly resource?: (handle: unknown) => AsyncIterable<Uint8Array>;
+  /** A sink for a resource the client reads (e.g. `read(dst)`): send bytes, then end. */
+  readonly resourceWriter?: (
+    handle: unknown,
+  ) => { send(chunk: Uint8Array): Promise<void>; end(): Promise<void> };
 }
 
 /** A method answered with one result (DriverCall). */

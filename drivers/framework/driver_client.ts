@@ -8,6 +8,7 @@ import { Duplex } from "node:stream";
 import {
   type Channel,
   type ClientByteStream,
+  FrameType,
   openByteStream,
   pipeDuplex,
 } from "../../transport/mod.ts";
@@ -224,6 +225,52 @@ export class DriverClient {
     })();
     finished.catch(() => {});
     return { handle, finished, cancel: () => call.cancel() };
+  }
+
+  /**
+   * Opens a resource the exporter fills (e.g. for `read(dst)`): returns its handle, to pass to
+   * the method, and `data`, the bytes as they arrive; `data` fails if the transfer is cut short.
+   */
+  async receiveResource(
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ handle: JsonValue; data: AsyncIterable<Uint8Array>; cancel(): void }> {
+    const request = JSON.stringify({
+      kind: "resource",
+      uuid: this.uuid,
+      x_jmp_content_encoding: null,
+    });
+    const call = await openByteStream(this.channel, {
+      metadata: { request },
+      signal: options.signal,
+    });
+    let handle: JsonValue;
+    try {
+      handle = JSON.parse((await call.headers).get("resource") ?? "null");
+    } catch (err) {
+      throw this.callError("resource", err);
+    }
+    if (handle === null) throw new Error(`${this.name}: the exporter returned no resource handle`);
+    // Nothing to send: say so at once.
+    await call.stream.close();
+    const callError = (err: unknown) => this.callError("resource", err);
+    const data = (async function* () {
+      let complete = false;
+      try {
+        for await (const frame of call.stream.frames()) {
+          if (frame.frameType === FrameType.GOAWAY) {
+            complete = true;
+            break;
+          }
+          if (frame.frameType === FrameType.DATA && frame.payload.length) yield frame.payload;
+        }
+        if (!complete) throw new Error("the transfer was cut short by the exporter");
+        await call.done;
+      } catch (err) {
+        call.cancel();
+        throw callError(err);
+      }
+    })();
+    return { handle, data, cancel: () => call.cancel() };
   }
 
   /** The `j` verbs; the generic client offers `call` and `stream`. */

@@ -2,7 +2,7 @@
 // constant memory, and check the exporter's SHA-256 of what arrived against the local one.
 
 import { createHash } from "node:crypto";
-import { createReadStream, statSync } from "node:fs";
+import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from "node:fs";
 import { pipeline } from "node:stream";
 import * as zlib from "node:zlib";
 import process from "node:process";
@@ -99,6 +99,58 @@ export class StorageMuxClient extends DriverClient {
     return result;
   }
 
+  /**
+   * Reads the disk back into file `path` (written beside it and renamed when complete); resolves
+   * once the local SHA-256 matched the exporter's.
+   */
+  async read(
+    path: string,
+    options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+  ): Promise<WriteResult> {
+    const resource = await this.receiveResource(options);
+    const partial = `${path}.partial`;
+    const hash = createHash("sha256");
+    const saving = (async () => {
+      const out = createWriteStream(partial);
+      let bytes = 0;
+      try {
+        for await (const chunk of resource.data) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          options.onProgress?.(bytes);
+          if (!out.write(chunk)) {
+            await new Promise<void>((resolve) => out.once("drain", () => resolve()));
+          }
+        }
+        await new Promise<void>((resolve, reject) =>
+          out.end((err?: Error | null) => err ? reject(err) : resolve())
+        );
+      } catch (err) {
+        out.destroy();
+        rmSync(partial, { force: true });
+        throw err;
+      }
+    })();
+    let result: WriteResult;
+    try {
+      [result] = await Promise.all([
+        this.call("read", resource.handle) as Promise<unknown> as Promise<WriteResult>,
+        saving,
+      ]);
+    } catch (err) {
+      resource.cancel();
+      await saving.catch(() => {});
+      throw err;
+    }
+    const local = hash.digest("hex");
+    if (result.sha256 !== local) {
+      rmSync(partial, { force: true });
+      throw new ChecksumMismatchError(local, result.sha256);
+    }
+    renameSync(partial, path);
+    return result;
+  }
+
   override verbs(): Verb[] {
     const simple = (name: "host" | "dut" | "off", summary: string): Verb => ({
       name,
@@ -113,6 +165,22 @@ export class StorageMuxClient extends DriverClient {
       simple("host", "Connect the disk to the exporter host"),
       simple("dut", "Connect the disk to the board"),
       simple("off", "Disconnect the disk"),
+      {
+        name: "read",
+        summary: "Read the disk back into a local file (switch it to the host first)",
+        usage: "FILE",
+        run: async ([file], io) => {
+          if (!file) throw new Error("read: into which FILE? give its path");
+          const progress = process.stderr.isTTY
+            ? new Progress("read", undefined, (t) => io.stderr(t))
+            : undefined;
+          const result = await this.read(file, { onProgress: (b) => progress?.update(b) });
+          progress?.done();
+          io.stdout(
+            `read ${result.bytes} bytes into ${file}, sha256 ${result.sha256} (verified)\n`,
+          );
+        },
+      },
       {
         name: "write",
         summary: "Write an image file to the disk (switch it to the host first)",

@@ -3,7 +3,16 @@
 // streams. The written bytes are hashed as they go, so the client can check what arrived.
 
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  fsyncSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { join, resolve } from "node:path";
@@ -90,6 +99,27 @@ function storageMuxDriver(
       host: switchTo("host"),
       dut: switchTo("dut"),
       off: switchTo("off"),
+      read: unary("Read the disk back into a resource: read(dst)", async (args, call) => {
+        const dst = new Args("read", args, 1).raw(0);
+        if (state !== "host") {
+          throw new InvalidArgumentError(
+            `read: the disk is connected to ${state}; call host() first`,
+          );
+        }
+        if (!call.resourceWriter) {
+          throw new DriverError("read: this exporter cannot send resources");
+        }
+        const sink = call.resourceWriter(dst);
+        const hash = createHash("sha256");
+        let bytes = 0;
+        for await (const chunk of createReadStream(target(), { highWaterMark: 1024 * 1024 })) {
+          hash.update(chunk as Uint8Array);
+          bytes += (chunk as Uint8Array).length;
+          await sink.send(chunk as Uint8Array);
+        }
+        await sink.end();
+        return { bytes, sha256: hash.digest("hex") };
+      }),
       write: unary("Write a streamed image to the disk: write(src)", async (args, call) => {
         const src = new Args("write", args, 1).raw(0);
         if (state !== "host") {
