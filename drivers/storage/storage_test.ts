@@ -63,8 +63,19 @@ Deno.test(
       assert.equal(progress, 1024 * MIB);
       assert.equal(statSync(image).size, 1024 * MIB);
       assert.equal(await sha256Of(image), result.sha256, "what is on disk is what was hashed");
+      // And back: the disk read into a local file matches what was written.
+      const back = join(dir, "back.img");
+      const read = await storage.read(back);
+      assert.deepEqual(read, result);
+      assert.equal(await sha256Of(back), result.sha256);
       await storage.dut();
       assert.equal(readFileSync(join(dir, "mux"), "utf8"), "dut\n");
+      const notNow = await storage.read(join(dir, "never.img")).catch((e) => e);
+      assert.match(
+        String(notNow.message),
+        /read: the disk is connected to dut; call host\(\) first/,
+      );
+      assert.ok(!existsSync(join(dir, "never.img")) && !existsSync(join(dir, "never.img.partial")));
     });
   }),
 );
