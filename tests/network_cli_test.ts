@@ -34,10 +34,10 @@ Deno.test("j NAME connect pipes standard input through the target and back", asy
   assert.equal(run.code, 0);
 });
 
-Deno.test("j NAME forward-tcp listens locally and tunnels each connection", async () => {
+Deno.test("j NAME forward listens locally and tunnels each connection", async () => {
   // The forward runs in the background; a second j-less client talks through it.
   const run = await shell(
-    "j echo forward-tcp 0 2>fwd.log & pid=$!; " +
+    "j echo forward --port 0 2>fwd.log & pid=$!; " +
       "for i in 1 2 3 4 5 6 7 8 9 10; do grep -q forwarding fwd.log 2>/dev/null && break; sleep 0.2; done; " +
       "addr=$(sed -n 's/^forwarding \\([^ ]*\\) to .*/\\1/p' fwd.log); " +
       `printf ping | ${JSON.stringify(process.execPath)} eval ` +

@@ -81,6 +81,23 @@ export class NetworkClient extends DriverClient {
       });
       await fwd.close();
     };
+    // `forward-tcp [PORT]` (upstream's spelling) and `forward --port N` take the same options.
+    const forwardTcp = async (args: string[], io: { stderr(t: string): void }) => {
+      const { values, positionals } = parseArgs({
+        args,
+        options: {
+          address: { type: "string", default: "127.0.0.1" },
+          port: { type: "string", short: "p" },
+        },
+        allowPositionals: true,
+      });
+      const given = values.port ?? positionals[0];
+      const port = given === undefined ? 0 : Number(given);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new Error(`the port must be a number from 0 to 65535, got "${given}"`);
+      }
+      await forwardUntilStopped(await this.forward({ host: values.address, port }), io);
+    };
     return [
       {
         name: "forward-tcp",
@@ -90,18 +107,17 @@ export class NetworkClient extends DriverClient {
           flags: "    --address HOST",
           summary: "local address to listen on (127.0.0.1)",
         }],
-        run: async (args, io) => {
-          const { values, positionals } = parseArgs({
-            args,
-            options: { address: { type: "string", default: "127.0.0.1" } },
-            allowPositionals: true,
-          });
-          const port = positionals[0] === undefined ? 0 : Number(positionals[0]);
-          if (!Number.isInteger(port) || port < 0 || port > 65535) {
-            throw new Error(`PORT must be a port number, got "${positionals[0]}"`);
-          }
-          await forwardUntilStopped(await this.forward({ host: values.address, port }), io);
-        },
+        run: (args, io) => forwardTcp(args, io),
+      },
+      {
+        name: "forward",
+        summary: "Same as forward-tcp, with the port as an option",
+        usage: "[--port N] [--address HOST]",
+        options: [
+          { flags: "-p, --port N", summary: "local port (default: a free one, printed)" },
+          { flags: "    --address HOST", summary: "local address to listen on (127.0.0.1)" },
+        ],
+        run: (args, io) => forwardTcp(args, io),
       },
       {
         name: "forward-unix",
