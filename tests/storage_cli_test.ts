@@ -39,7 +39,7 @@ Deno.test(
     assert.equal(run.code, 0, run.stderr);
     assert.match(
       run.stderr,
-      /^error: storage\.write: write: the disk is connected to off; call host\(\) first\n/,
+      /^error: storage\.write_sparse: write_sparse: the disk is connected to off; call host\(\) first\n/,
     );
     assert.equal(
       run.stdout,

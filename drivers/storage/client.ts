@@ -9,6 +9,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { DriverClient, type Verb } from "../framework/mod.ts";
 import { Progress } from "./progress.ts";
+import { encodeSparse } from "./sparse_format.ts";
 import type { WriteResult } from "./storage_mux.ts";
 
 // Compressed images are written decompressed, unpacked on the fly here (constant memory).
@@ -73,21 +74,39 @@ export class StorageMuxClient extends DriverClient {
    */
   async write(
     image: string | AsyncIterable<Uint8Array>,
-    options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
-  ): Promise<WriteResult> {
+    options: {
+      signal?: AbortSignal;
+      onProgress?: (bytes: number) => void;
+      /** Leave all-zero blocks out of the transfer when the exporter can (default true). */
+      sparse?: boolean;
+    } = {},
+  ): Promise<WriteResult & { sent: number }> {
     const hash = createHash("sha256");
     const input = typeof image === "string" ? openImage(image) : image;
-    const hashed = (async function* () {
+    let logical = 0;
+    const count = (block: Uint8Array) => {
+      hash.update(block);
+      logical += block.length;
+      options.onProgress?.(logical);
+    };
+    // Exporters that know `write_sparse` (ours) get only the blocks that are not all zero.
+    const sparse = options.sparse !== false && "write_sparse" in this.methodsDescription;
+    const body = sparse ? encodeSparse(input, count) : (async function* () {
       for await (const chunk of input) {
-        hash.update(chunk as Uint8Array);
-        yield chunk as Uint8Array;
+        count(chunk);
+        yield chunk;
       }
     })();
-    const resource = await this.sendResource(hashed, options);
+    const resource = await this.sendResource(body, { signal: options.signal });
     let result: WriteResult;
+    let sent: number;
     try {
-      [result] = await Promise.all([
-        this.call("write", resource.handle) as Promise<unknown> as Promise<WriteResult>,
+      [result, sent] = await Promise.all([
+        this.call(sparse ? "write_sparse" : "write", resource.handle) as Promise<
+          unknown
+        > as Promise<
+          WriteResult
+        >,
         resource.finished,
       ]);
     } catch (err) {
@@ -96,7 +115,7 @@ export class StorageMuxClient extends DriverClient {
     }
     const local = hash.digest("hex");
     if (result.sha256 !== local) throw new ChecksumMismatchError(local, result.sha256);
-    return result;
+    return { ...result, sent };
   }
 
   /**
@@ -206,7 +225,12 @@ export class StorageMuxClient extends DriverClient {
           const progress = show ? new Progress("write", total, (t) => io.stderr(t)) : undefined;
           const result = await this.write(image, { onProgress: (b) => progress?.update(b) });
           progress?.done();
-          io.stdout(`wrote ${result.bytes} bytes, sha256 ${result.sha256} (verified)\n`);
+          const skipped = result.bytes > result.sent
+            ? ` (${
+              Math.round((100 * (result.bytes - result.sent)) / result.bytes)
+            }% empty, not sent)`
+            : "";
+          io.stdout(`wrote ${result.bytes} bytes${skipped}, sha256 ${result.sha256} (verified)\n`);
         },
       },
     ];

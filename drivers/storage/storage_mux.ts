@@ -7,6 +7,7 @@ import {
   closeSync,
   createReadStream,
   fsyncSync,
+  ftruncateSync,
   openSync,
   renameSync,
   rmSync,
@@ -27,6 +28,7 @@ import {
   unary,
 } from "../framework/mod.ts";
 import { runToCompletion } from "../shell/mod.ts";
+import { decodeSparse, type SparsePiece } from "./sparse_format.ts";
 
 /** The client class name upstream reports for storage muxes. */
 export const STORAGE_MUX_CLIENT = "jumpstarter_driver_opendal.client.StorageMuxClient";
@@ -40,10 +42,14 @@ export interface WriteResult {
   sha256: string;
 }
 
-// Streams a resource into `target`. A regular file is written beside it and renamed into place
+// Streams an image into `target`. A regular file is written beside it and renamed into place
 // only when complete, so a failed or cancelled transfer never leaves a truncated image under the
-// real name; a block device is written in place (and says so when it fails).
-async function writeImage(target: string, source: AsyncIterable<Uint8Array>): Promise<WriteResult> {
+// real name; a block device is written in place (and says so when it fails). Gaps between the
+// pieces of a sparse image become holes in a file and zeros on a device; the hash covers them.
+async function writeImage(
+  target: string,
+  pieces: AsyncIterable<SparsePiece>,
+): Promise<WriteResult> {
   let isDevice = false;
   try {
     isDevice = statSync(target).isBlockDevice();
@@ -52,13 +58,34 @@ async function writeImage(target: string, source: AsyncIterable<Uint8Array>): Pr
   }
   const path = isDevice ? target : `${target}.partial`;
   const hash = createHash("sha256");
-  let bytes = 0;
+  const zeros = new Uint8Array(1024 * 1024);
+  let written = 0;
   const fd = openSync(path, isDevice ? "r+" : "w");
+  const writeAt = (data: Uint8Array, position: number) => {
+    for (let done = 0; done < data.length;) {
+      done += writeSync(fd, data, done, data.length - done, position + done);
+    }
+  };
+  const fillTo = (offset: number) => {
+    while (written < offset) {
+      const gap = zeros.subarray(0, Math.min(zeros.length, offset - written));
+      hash.update(gap);
+      if (isDevice) writeAt(gap, written);
+      written += gap.length;
+    }
+  };
   try {
-    for await (const chunk of source) {
-      for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
-      hash.update(chunk);
-      bytes += chunk.length;
+    for await (const piece of pieces) {
+      if ("size" in piece) {
+        fillTo(piece.size);
+        if (!isDevice) ftruncateSync(fd, piece.size);
+        // No break: the source is read to its end, so that its end-of-data mark is seen.
+        continue;
+      }
+      fillTo(piece.offset);
+      writeAt(piece.data, piece.offset);
+      hash.update(piece.data);
+      written = piece.offset + piece.data.length;
     }
     fsyncSync(fd);
   } catch (err) {
@@ -66,12 +93,22 @@ async function writeImage(target: string, source: AsyncIterable<Uint8Array>): Pr
     if (!isDevice) rmSync(path, { force: true });
     const where = isDevice ? `${target} holds an incomplete image` : `${target} was left as it was`;
     throw new DriverError(
-      `write failed after ${bytes} bytes (${where}): ${(err as Error).message}`,
+      `write failed after ${written} bytes (${where}): ${(err as Error).message}`,
     );
   }
   closeSync(fd);
   if (!isDevice) renameSync(path, target);
-  return { bytes, sha256: hash.digest("hex") };
+  return { bytes: written, sha256: hash.digest("hex") };
+}
+
+// A plain image: its bytes in order, then its size.
+async function* sequential(source: AsyncIterable<Uint8Array>): AsyncGenerator<SparsePiece> {
+  let offset = 0;
+  for await (const data of source) {
+    yield { offset, data };
+    offset += data.length;
+  }
+  yield { size: offset };
 }
 
 function storageMuxDriver(
@@ -80,6 +117,22 @@ function storageMuxDriver(
   setState: (state: MuxState, call: CallContext) => Promise<void> | void,
 ): Driver {
   let state: MuxState = "off";
+  const writeResource = async (
+    name: string,
+    src: unknown,
+    call: CallContext,
+    decode: (bytes: AsyncIterable<Uint8Array>) => AsyncIterable<SparsePiece>,
+  ): Promise<WriteResult> => {
+    if (state !== "host") {
+      throw new InvalidArgumentError(
+        `${name}: the disk is connected to ${state}; call host() first`,
+      );
+    }
+    if (!call.resource) throw new DriverError(`${name}: this exporter cannot receive resources`);
+    const result = await writeImage(target(), decode(call.resource(src)));
+    call.log.info(`wrote ${result.bytes} bytes, sha256 ${result.sha256}`);
+    return result;
+  };
   const switchTo = (next: MuxState) =>
     unary(
       `Connect the disk to ${
@@ -120,18 +173,17 @@ function storageMuxDriver(
         await sink.end();
         return { bytes, sha256: hash.digest("hex") };
       }),
-      write: unary("Write a streamed image to the disk: write(src)", async (args, call) => {
+      write: unary("Write a streamed image to the disk: write(src)", (args, call) => {
         const src = new Args("write", args, 1).raw(0);
-        if (state !== "host") {
-          throw new InvalidArgumentError(
-            `write: the disk is connected to ${state}; call host() first`,
-          );
-        }
-        if (!call.resource) throw new DriverError("write: this exporter cannot receive resources");
-        const result = await writeImage(target(), call.resource(src));
-        call.log.info(`wrote ${result.bytes} bytes, sha256 ${result.sha256}`);
-        return result;
+        return writeResource("write", src, call, sequential);
       }),
+      write_sparse: unary(
+        "Write an image sent without its all-zero blocks: write_sparse(src)",
+        (args, call) => {
+          const src = new Args("write_sparse", args, 1).raw(0);
+          return writeResource("write_sparse", src, call, decodeSparse);
+        },
+      ),
     },
   };
 }

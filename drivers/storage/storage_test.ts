@@ -52,7 +52,10 @@ Deno.test(
       const storage = exporter.root.child("storage") as StorageMuxClient;
       const refused = await storage.write(generated(MIB)).catch((e) => e);
       assert.ok(refused instanceof DriverCallError);
-      assert.match(refused.message, /write: the disk is connected to off; call host\(\) first/);
+      assert.match(
+        refused.message,
+        /write_sparse: the disk is connected to off; call host\(\) first/,
+      );
       await storage.host();
       assert.equal(readFileSync(join(dir, "mux"), "utf8"), "host\n");
       let progress = 0;
@@ -66,7 +69,9 @@ Deno.test(
       // And back: the disk read into a local file matches what was written.
       const back = join(dir, "back.img");
       const read = await storage.read(back);
-      assert.deepEqual(read, result);
+      assert.deepEqual(read, { bytes: result.bytes, sha256: result.sha256 });
+      // A quarter of the generated blocks are zero: they did not travel.
+      assert.ok(result.sent < result.bytes * 0.8, `sent ${result.sent} of ${result.bytes}`);
       assert.equal(await sha256Of(back), result.sha256);
       await storage.dut();
       assert.equal(readFileSync(join(dir, "mux"), "utf8"), "dut\n");
@@ -150,6 +155,33 @@ Deno.test(
       const err = await storage.write(broken).catch((e) => e);
       assert.ok(err instanceof Error);
       assert.deepEqual(new Uint8Array(readFileSync(image)), raw, "a bad image changes nothing");
+    });
+  }),
+);
+
+Deno.test(
+  "a mostly empty image travels as a fraction of its size and stays sparse on disk",
+  withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    async function* mostlyEmpty() {
+      const data = new Uint8Array(MIB).fill(0x42);
+      const empty = new Uint8Array(MIB);
+      for (let i = 0; i < 512; i++) yield i % 128 === 0 ? data : empty; // 4 MiB of 512 MiB
+    }
+    await withLocalExporter(config(image, dir), async ({ address }) => {
+      await using exporter = await connectExporter(address);
+      const storage = exporter.root.child("storage") as StorageMuxClient;
+      await storage.host();
+      const result = await storage.write(mostlyEmpty());
+      assert.equal(result.bytes, 512 * MIB);
+      assert.ok(result.sent < 5 * MIB, `sent ${result.sent}`);
+      assert.equal(statSync(image).size, 512 * MIB);
+      assert.ok(statSync(image).blocks * 512 < 64 * MIB, "the empty blocks are holes in the file");
+      assert.equal(await sha256Of(image), result.sha256);
+      // Plain mode (what an upstream exporter gets) sends everything and gives the same image.
+      const plain = await storage.write(mostlyEmpty(), { sparse: false });
+      assert.equal(plain.sent, 512 * MIB);
+      assert.equal(plain.sha256, result.sha256);
     });
   }),
 );
