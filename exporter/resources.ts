@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InvalidArgumentError } from "../drivers/framework/mod.ts";
-import { type ByteStreamCall, FrameType } from "../transport/mod.ts";
+import { type ByteStreamCall, TransferCutError } from "../transport/mod.ts";
 
 /** The handle a client passes to a method, as upstream writes it. */
 export interface ClientStreamHandle {
@@ -19,15 +19,6 @@ interface Pending {
   call: ByteStreamCall;
   taken: boolean;
   finished: (error?: unknown) => void;
-}
-
-/** A transfer that ended without the client's end-of-data mark: the data is incomplete. */
-export class TransferCutError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "TransferCutError";
-  }
 }
 
 /**
@@ -101,20 +92,14 @@ export class ResourceTable {
     const uuid = (handle as { uuid: string }).uuid;
     let complete = false;
     try {
-      for await (const frame of pending.call.stream.frames()) {
-        if (frame.frameType === FrameType.GOAWAY) {
-          complete = true;
-          break;
-        }
-        if (frame.frameType === FrameType.DATA && frame.payload.length) yield frame.payload;
-      }
-      if (!complete) {
-        throw new TransferCutError(`resource ${uuid}: the transfer was cut short by the client`);
-      }
+      yield* pending.call.stream.completeData();
+      complete = true;
       pending.finished();
     } catch (err) {
       pending.finished(err);
-      throw err;
+      throw err instanceof TransferCutError
+        ? new TransferCutError(`resource ${uuid}: ${err.message}`)
+        : err;
     } finally {
       if (!complete) {
         pending.finished(new TransferCutError(`resource ${uuid}: not read to the end`));

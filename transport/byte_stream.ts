@@ -25,6 +25,15 @@ export interface ByteStreamOptions {
   endSending: () => void;
 }
 
+/** A byte stream ended without the peer's end-of-data mark (GOAWAY): the data is incomplete. */
+export class TransferCutError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TransferCutError";
+  }
+}
+
 /** Default limit of one received message: 4 MiB, like gRPC's default receive limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -71,6 +80,21 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
       }
       // PING, RST_STREAM and unknown types carry nothing for the reader.
     }
+  }
+
+  /**
+   * Payload bytes of DATA frames until GOAWAY, like iterating the stream, but a stream that
+   * ends without GOAWAY throws: for transfers (images, files) where a cut must not pass for the
+   * end.
+   */
+  async *completeData(): AsyncGenerator<Uint8Array> {
+    for await (const frame of this.#pieces()) {
+      if (frame.frameType === FrameType.GOAWAY) return;
+      if (frame.frameType === FrameType.DATA) {
+        for (const piece of frame.payload) if (piece.length > 0) yield piece;
+      }
+    }
+    throw new TransferCutError("the transfer was cut short: the stream ended without its end mark");
   }
 
   async *#pieces(): AsyncGenerator<FramePieces> {

@@ -24,7 +24,7 @@ export {
   createChannel,
   describeDialError,
 } from "./channel.ts";
-export { ByteStream, DEFAULT_MAX_MESSAGE_BYTES } from "./byte_stream.ts";
+export { ByteStream, DEFAULT_MAX_MESSAGE_BYTES, TransferCutError } from "./byte_stream.ts";
 export {
   BYTE_STREAM_PATH,
   type ByteStreamCall,

@@ -8,7 +8,6 @@ import { Duplex } from "node:stream";
 import {
   type Channel,
   type ClientByteStream,
-  FrameType,
   openByteStream,
   pipeDuplex,
 } from "../../transport/mod.ts";
@@ -190,22 +189,7 @@ export class DriverClient {
     source: AsyncIterable<Uint8Array>,
     options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
   ): Promise<{ handle: JsonValue; finished: Promise<number>; cancel(): void }> {
-    const request = JSON.stringify({
-      kind: "resource",
-      uuid: this.uuid,
-      x_jmp_content_encoding: null,
-    });
-    const call = await openByteStream(this.channel, {
-      metadata: { request },
-      signal: options.signal,
-    });
-    let handle: JsonValue;
-    try {
-      handle = JSON.parse((await call.headers).get("resource") ?? "null");
-    } catch (err) {
-      throw this.callError("resource", err);
-    }
-    if (handle === null) throw new Error(`${this.name}: the exporter returned no resource handle`);
+    const { call, handle } = await this.#openResource(options.signal);
     const finished = (async () => {
       let sent = 0;
       try {
@@ -234,36 +218,13 @@ export class DriverClient {
   async receiveResource(
     options: { signal?: AbortSignal } = {},
   ): Promise<{ handle: JsonValue; data: AsyncIterable<Uint8Array>; cancel(): void }> {
-    const request = JSON.stringify({
-      kind: "resource",
-      uuid: this.uuid,
-      x_jmp_content_encoding: null,
-    });
-    const call = await openByteStream(this.channel, {
-      metadata: { request },
-      signal: options.signal,
-    });
-    let handle: JsonValue;
-    try {
-      handle = JSON.parse((await call.headers).get("resource") ?? "null");
-    } catch (err) {
-      throw this.callError("resource", err);
-    }
-    if (handle === null) throw new Error(`${this.name}: the exporter returned no resource handle`);
+    const { call, handle } = await this.#openResource(options.signal);
     // Nothing to send: say so at once.
     await call.stream.close();
     const callError = (err: unknown) => this.callError("resource", err);
     const data = (async function* () {
-      let complete = false;
       try {
-        for await (const frame of call.stream.frames()) {
-          if (frame.frameType === FrameType.GOAWAY) {
-            complete = true;
-            break;
-          }
-          if (frame.frameType === FrameType.DATA && frame.payload.length) yield frame.payload;
-        }
-        if (!complete) throw new Error("the transfer was cut short by the exporter");
+        yield* call.stream.completeData();
         await call.done;
       } catch (err) {
         call.cancel();
@@ -307,6 +268,24 @@ export class DriverClient {
         },
       },
     ];
+  }
+
+  // A resource stream for this driver, with the handle the exporter announced.
+  async #openResource(signal: AbortSignal | undefined) {
+    const request = JSON.stringify({
+      kind: "resource",
+      uuid: this.uuid,
+      x_jmp_content_encoding: null,
+    });
+    const call = await openByteStream(this.channel, { metadata: { request }, signal });
+    let handle: JsonValue;
+    try {
+      handle = JSON.parse((await call.headers).get("resource") ?? "null");
+    } catch (err) {
+      throw this.callError("resource", err);
+    }
+    if (handle === null) throw new Error(`${this.name}: the exporter returned no resource handle`);
+    return { call, handle };
   }
 
   /** `err` from a call of `method`, as the DriverCallError a user sees (others pass through). */
