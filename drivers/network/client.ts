@@ -1,9 +1,11 @@
 // Client of network drivers (upstream's NetworkClient): open the target's byte stream, or
 // forward a local port to it so that ordinary tools (ssh, curl, a browser) reach the board.
 
+import * as dgram from "node:dgram";
 import * as net from "node:net";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { type ClientByteStream, FrameType } from "../../transport/mod.ts";
 import { DriverClient, stdioDuplex, type Verb } from "../framework/mod.ts";
 
 /** A local listener tunnelling to the driver's target. */
@@ -71,6 +73,58 @@ export class NetworkClient extends DriverClient {
     };
   }
 
+  /**
+   * Listens for UDP datagrams on `host:port` (default 127.0.0.1 and a free port); each sender
+   * gets its own byte stream to the target (a UdpNetwork driver), and the replies go back to it.
+   */
+  async forwardUdp(options: { host?: string; port?: number } = {}): Promise<Forward> {
+    const host = options.host ?? "127.0.0.1";
+    const socket = dgram.createSocket(net.isIPv6(host) ? "udp6" : "udp4");
+    const peers = new Map<string, Promise<ClientByteStream>>();
+    const peerFor = (from: dgram.RemoteInfo) => {
+      const key = `${from.address}:${from.port}`;
+      let session = peers.get(key);
+      if (!session) {
+        session = this.openStream("connect").then((call) => {
+          // Replies, one datagram per message, back to this sender.
+          (async () => {
+            for await (const frame of call.stream.frames()) {
+              if (frame.frameType !== FrameType.DATA) break;
+              socket.send(frame.payload, from.port, from.address);
+            }
+          })().catch(() => {}).finally(() => peers.delete(key));
+          return call;
+        });
+        session.catch((err) => {
+          process.stderr.write(
+            `forward-udp: ${this.name}: ${err instanceof Error ? err.message : err}\n`,
+          );
+          peers.delete(key);
+        });
+        peers.set(key, session);
+      }
+      return session;
+    };
+    socket.on("message", (datagram, from) => {
+      peerFor(from).then((call) => call.stream.sendMessage(datagram)).catch(() => {});
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(options.port ?? 0, host, () => resolve());
+    });
+    const bound = socket.address();
+    return {
+      address: `${bound.address}:${bound.port}`,
+      get connections() {
+        return peers.size;
+      },
+      close: async () => {
+        for (const session of peers.values()) session.then((call) => call.cancel(), () => {});
+        await new Promise<void>((resolve) => socket.close(() => resolve()));
+      },
+    };
+  }
+
   override verbs(): Verb[] {
     const forwardUntilStopped = async (fwd: Forward, io: { stderr(t: string): void }) => {
       io.stderr(`forwarding ${fwd.address} to ${this.name}; Ctrl-C stops\n`);
@@ -118,6 +172,24 @@ export class NetworkClient extends DriverClient {
           { flags: "    --address HOST", summary: "local address to listen on (127.0.0.1)" },
         ],
         run: (args, io) => forwardTcp(args, io),
+      },
+      {
+        name: "forward-udp",
+        summary: "Forward a local UDP port to a UDP target, one stream per sender",
+        usage: "[--address HOST] [PORT]",
+        options: [{ flags: "    --address HOST", summary: "local address (127.0.0.1)" }],
+        run: async (args, io) => {
+          const { values, positionals } = parseArgs({
+            args,
+            options: { address: { type: "string", default: "127.0.0.1" } },
+            allowPositionals: true,
+          });
+          const port = positionals[0] === undefined ? 0 : Number(positionals[0]);
+          if (!Number.isInteger(port) || port < 0 || port > 65535) {
+            throw new Error(`the port must be a number from 0 to 65535, got "${positionals[0]}"`);
+          }
+          await forwardUntilStopped(await this.forwardUdp({ host: values.address, port }), io);
+        },
       },
       {
         name: "forward-unix",

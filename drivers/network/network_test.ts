@@ -144,6 +144,26 @@ export:
       await call.stream.close();
       await call.done;
       assert.deepEqual(replies.sort(), ["re:one", "re:three", "re:two"]);
+
+      // Through a local UDP port: each sender gets its replies.
+      const fwd = await (exporter.root.child("dns") as NetworkClient).forwardUdp();
+      try {
+        const [, port] = fwd.address.split(":");
+        const ask = async (word: string) => {
+          const client = dgram.createSocket("udp4");
+          const answer = new Promise<string>((resolve) =>
+            client.once("message", (msg) => resolve(String(msg)))
+          );
+          client.send(word, Number(port), "127.0.0.1");
+          const text = await answer;
+          client.close();
+          return text;
+        };
+        assert.deepEqual(await Promise.all([ask("a"), ask("b")]), ["re:a", "re:b"]);
+        assert.equal(fwd.connections, 2);
+      } finally {
+        await fwd.close();
+      }
     });
   } finally {
     target.close();
