@@ -18,11 +18,8 @@ import json
 import math
 import os
 import random
-import re
-import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,7 +39,9 @@ except ImportError as missing:  # pragma: no cover - depends on the machine
     sys.exit(f"error: grpcio and grpcio-tools are needed ({missing})")
 
 REPO = Path(__file__).resolve().parents[1]
-OPTIONAL_LABEL = re.compile(r"^(\s*)optional\s+", re.MULTILINE)
+# Stub generation and channels are shared with the interop tests.
+sys.path.insert(0, str(REPO / "tests" / "interop"))
+import grpcio_client as base  # noqa: E402
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 WARMUP_MIB = 16  # the same as bench/peer_args.ts
 MESSAGE_OPTIONS = [
@@ -52,8 +51,8 @@ MESSAGE_OPTIONS = [
 WARMUP_CALLS = 20
 
 
-class PeerError(Exception):
-    """An expected failure, reported on stderr as one line."""
+# An expected failure, reported on stderr as one line; the shared helpers raise it too.
+PeerError = base.CheckError
 
 
 class Stubs:
@@ -68,31 +67,8 @@ class Stubs:
 
 
 def generate_stubs(proto_dir: Path, out_dir: Path) -> Stubs:
-    """Runs grpc_tools.protoc on jumpstarter/v1/*.proto into `out_dir`.
-
-    Debian's grpc_tools (1.14, protoc 3.5) predates proto3 `optional`; when it refuses the
-    label, the sources are compiled again without it (same wire format, only presence differs).
-    """
-    sources = out_dir / "src"
-    names = []
-    for path in sorted(proto_dir.glob("jumpstarter/v1/*.proto")):
-        name = path.relative_to(proto_dir).as_posix()
-        (sources / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, sources / name)
-        names.append(name)
-    if not names:
-        raise PeerError(f"no jumpstarter/v1/*.proto under {proto_dir}")
-    command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{sources}"]
-    command += [f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *names]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0 and "Explicit 'optional' labels are disallowed" in result.stderr:
-        for name in names:
-            path = sources / name
-            path.write_text(OPTIONAL_LABEL.sub(r"\1", path.read_text()))
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        first = (result.stderr.strip().splitlines() or ["no output"])[0]
-        raise PeerError(f"grpc_tools.protoc failed: {first}")
+    """Generates the stubs the way the interop tests do (tests/interop/grpcio_client.py)."""
+    base.generate_stubs(proto_dir, base.default_google_proto_dir(), out_dir)
     return Stubs(out_dir)
 
 
@@ -186,24 +162,6 @@ def serve(args: argparse.Namespace, stubs: Stubs) -> int:
 # --- client ----------------------------------------------------------------------------------
 
 
-def open_channel(target: str, ca: Path | None, connect_timeout: float) -> grpc.Channel:
-    if ca is None:
-        channel = grpc.insecure_channel(target, options=MESSAGE_OPTIONS)
-    else:
-        try:
-            root = ca.read_bytes()
-        except OSError as err:
-            raise PeerError(f"cannot read CA certificate {ca}: {err.strerror}") from None
-        credentials = grpc.ssl_channel_credentials(root_certificates=root)
-        channel = grpc.secure_channel(target, credentials, options=MESSAGE_OPTIONS)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=connect_timeout)
-    except grpc.FutureTimeoutError:
-        channel.close()
-        raise PeerError(f"cannot connect to {target} within {connect_timeout:g}s") from None
-    return channel
-
-
 def bulk_echo(stubs: Stubs, channel: grpc.Channel, total: int, chunk: int) -> dict[str, Any]:
     """Echoes `total` pseudo-random bytes; seconds run from the first send to the last byte."""
     router = stubs.router
@@ -268,7 +226,7 @@ def unary_latency(stubs: Stubs, channel: grpc.Channel, calls: int) -> dict[str, 
 
 
 def client(args: argparse.Namespace, stubs: Stubs) -> int:
-    channel = open_channel(args.target, args.ca, args.connect_timeout)
+    channel = base.open_channel(args.target, args.ca, args.connect_timeout)
     try:
         # Untimed warm-up on the same connection, as the other peers do: steady-state figures.
         bulk_echo(stubs, channel, WARMUP_MIB * 1024 * 1024, args.chunk_kib * 1024)
