@@ -2,20 +2,12 @@
 // serial driver to a socat pty loop whose far end echoes, next to the same round trip on the
 // pty directly (no exporter), in this process.
 
-import { spawnSync } from "node:child_process";
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  createWriteStream,
-  openSync,
-  writeFileSync,
-} from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { connectExporter } from "../client/mod.ts";
 import type { SerialClient } from "../drivers/serial/mod.ts";
-import { startPtyPair } from "../tests/fixtures/pty_pair.ts";
+import { openRawTty, startPtyPair } from "../tests/fixtures/pty_pair.ts";
 import { runtimeCommand, startExporter } from "./exporter_peer.ts";
 import { measureLatencies } from "./peer_args.ts";
 
@@ -27,26 +19,6 @@ export interface SerialRow {
   calls: number;
 }
 
-// Opens a tty in raw mode as a duplex of streams.
-function openRaw(path: string) {
-  spawnSync("stty", ["-F", path, "raw", "-echo"]);
-  const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY);
-  const input = createReadStream("", { fd, autoClose: false });
-  const output = createWriteStream("", { fd, autoClose: false });
-  // A read still pending when the descriptor closes fails; that is the end, not an error.
-  input.on("error", () => {});
-  output.on("error", () => {});
-  return {
-    input,
-    output,
-    close() {
-      input.destroy();
-      output.destroy();
-      closeSync(fd);
-    },
-  };
-}
-
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
@@ -56,11 +28,11 @@ export async function measureSerialEcho(
 ): Promise<SerialRow> {
   process.stderr.write("pty: serial echo round trips ...");
   const pair = await startPtyPair(options.dir);
-  const board = openRaw(pair.board);
+  const board = openRawTty(pair.board);
   board.input.on("data", (d) => board.output.write(d)); // the loop: everything comes back
   try {
     // Direct: this process on the device end of the pty.
-    const device = openRaw(pair.device);
+    const device = openRawTty(pair.device);
     let waiting: (() => void) | undefined;
     device.input.on("data", (d) => {
       if (String(d).includes("\n")) waiting?.();
