@@ -73,6 +73,16 @@ export const BUILT_IN_TYPES: readonly BuiltInDriverType[] = [
     load: async () => (await import("./storage/mod.ts")).createMockStorageMux,
   },
   {
+    names: ["MockStorageMuxFlasher", "jumpstarter_driver_opendal.driver.MockStorageMuxFlasher"],
+    summary: "a simulated storage mux whose client also flashes (host, write, dut)",
+    load: async () => (await import("./storage/mod.ts")).createMockStorageMuxFlasher,
+  },
+  {
+    names: ["MockFlasher", "jumpstarter_driver_opendal.driver.MockFlasher"],
+    summary: "a simulated flasher (partitions in temporary files)",
+    load: async () => (await import("./storage/mod.ts")).createMockFlasher,
+  },
+  {
     names: ["StorageMux"],
     summary: "a storage mux writing a block device or image file, switched by commands",
     load: async () => (await import("./storage/mod.ts")).createStorageMux,
@@ -160,6 +170,10 @@ export const BUILT_IN_CLIENTS: Readonly<Record<string, () => Promise<DriverClien
     (await import("./network/client.ts")).NetworkClient,
   "jumpstarter_driver_opendal.client.StorageMuxClient": async () =>
     (await import("./storage/client.ts")).StorageMuxClient,
+  "jumpstarter_driver_opendal.client.StorageMuxFlasherClient": async () =>
+    (await import("./storage/flasher_client.ts")).StorageMuxFlasherClient,
+  "jumpstarter_driver_opendal.client.FlasherClient": async () =>
+    (await import("./storage/flasher_client.ts")).FlasherClient,
   "jumpstarter_driver_pyserial.client.PySerialClient": async () =>
     (await import("./serial/client.ts")).SerialClient,
   "jumpstarter_driver_shell.client.ShellClient": async () =>

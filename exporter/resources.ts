@@ -6,7 +6,14 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InvalidArgumentError } from "../drivers/framework/mod.ts";
-import { type ByteStreamCall, TransferCutError } from "../transport/mod.ts";
+import {
+  type ByteStreamCall,
+  compressionDisabled,
+  type ContentEncoding,
+  decodeContent,
+  isContentEncoding,
+  TransferCutError,
+} from "../transport/mod.ts";
 
 /** The handle a client passes to a method, as upstream writes it. */
 export interface ClientStreamHandle {
@@ -17,6 +24,8 @@ export interface ClientStreamHandle {
 
 interface Pending {
   call: ByteStreamCall;
+  /** What the client sends the bytes in, when it was accepted; they are decoded on reading. */
+  encoding: ContentEncoding | null;
   taken: boolean;
   finished: (error?: unknown) => void;
 }
@@ -35,22 +44,25 @@ export class ResourceTable {
 
   /**
    * Serves one resource stream: announces its handle, then keeps the call open until a driver
-   * has read it to the end (or failed), or the client goes away.
+   * has read it to the end (or failed), or the client goes away. A content encoding the client
+   * asks for is accepted when this side decodes it (`x_jmp_accept_encoding` says so); otherwise
+   * the client sends the plain bytes, as upstream's client does.
    */
   async serve(call: ByteStreamCall, header: Record<string, unknown>): Promise<void> {
-    const encoding = header.x_jmp_content_encoding ?? null;
-    if (encoding !== null) {
-      // Not accepted: the client then sends the bytes as they are, as upstream's client does.
-    }
+    const asked = header.x_jmp_content_encoding;
+    const encoding = isContentEncoding(asked) && !compressionDisabled() ? asked : null;
     const handle: ClientStreamHandle = {
       kind: "client_stream",
       uuid: randomUUID(),
-      x_jmp_content_encoding: null,
+      x_jmp_content_encoding: encoding,
     };
     const finished = new Promise<unknown>((resolve) => {
-      this.#pending.set(handle.uuid, { call, taken: false, finished: resolve });
+      this.#pending.set(handle.uuid, { call, encoding, taken: false, finished: resolve });
     });
-    call.sendHeaders({ resource: JSON.stringify(handle) });
+    call.sendHeaders({
+      resource: JSON.stringify(handle),
+      ...(encoding ? { x_jmp_accept_encoding: encoding } : {}),
+    });
     const aborted = new Promise<unknown>((resolve) =>
       call.signal.addEventListener("abort", () => resolve(new Error("cancelled")), { once: true })
     );
@@ -83,16 +95,17 @@ export class ResourceTable {
   }
 
   /**
-   * The bytes of the resource `handle` names, for a driver method. Fails with
-   * InvalidArgumentError for an unknown or already used handle, and with TransferCutError when
-   * the client's stream ends without its end-of-data mark.
+   * The bytes of the resource `handle` names, decoded when they travel compressed, for a driver
+   * method. Fails with InvalidArgumentError for an unknown or already used handle, and with
+   * TransferCutError when the client's stream ends without its end-of-data mark.
    */
   async *read(handle: unknown): AsyncGenerator<Uint8Array> {
     const pending = this.#claim(handle);
     const uuid = (handle as { uuid: string }).uuid;
     let complete = false;
     try {
-      yield* pending.call.stream.completeData();
+      const data = pending.call.stream.completeData();
+      yield* pending.encoding ? decodeContent(pending.encoding, data) : data;
       complete = true;
       pending.finished();
     } catch (err) {

@@ -39,3 +39,12 @@ export {
 export { type Frame, FrameDecodeError, FrameTooLargeError, FrameType } from "./frame_codec.ts";
 export { readPem } from "./tls_material.ts";
 export { pipeDuplex, type PipeResult } from "./pipe_duplex.ts";
+export {
+  compressionDisabled,
+  type ContentEncoding,
+  decodeContent,
+  encodingOfPath,
+  isContentEncoding,
+  stripEncodingSuffix,
+  UnsupportedEncodingError,
+} from "./content_encoding.ts";

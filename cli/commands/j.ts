@@ -35,7 +35,7 @@ function driverGroup(client: DriverClient, name: string): Group {
       try {
         return (await verb.run(args, io)) ?? 0;
       } catch (err) {
-        if (err instanceof DriverCallError) throw new CliError(err.message);
+        if (err instanceof DriverCallError || isUserFacing(err)) throw new CliError(err.message);
         throw err;
       }
     },
@@ -124,3 +124,11 @@ export const jCommand: Command = {
   passThrough: true,
   run: (args, ctx) => runJ(ctx.debug ? ["--debug", ...args] : args, ctx.io),
 };
+
+// A verb's own errors (a missing file, a damaged image, a bad option) say all there is to say;
+// the built-in error types mean a bug, and keep the hint about --debug.
+function isUserFacing(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  if (String((err as NodeJS.ErrnoException).code ?? "").startsWith("ERR_PARSE_ARGS")) return true;
+  return ![TypeError, RangeError, ReferenceError, SyntaxError].some((bug) => err instanceof bug);
+}

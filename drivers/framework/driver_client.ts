@@ -8,6 +8,9 @@ import { Duplex } from "node:stream";
 import {
   type Channel,
   type ClientByteStream,
+  compressionDisabled,
+  type ContentEncoding,
+  decodeContent,
   openByteStream,
   pipeDuplex,
 } from "../../transport/mod.ts";
@@ -183,17 +186,33 @@ export class DriverClient {
   /**
    * Streams `source` to the exporter as a resource for this driver (a disk image, a firmware
    * file) and returns its handle, the argument to pass to the method that consumes it (e.g.
-   * `write(handle)`). `finished` settles when the exporter has read every byte (with the count).
+   * `write(handle)`). `finished` settles when the exporter has read every byte (with the count
+   * sent). With `encoding`, `source` is compressed that way: it travels so when the exporter
+   * accepts the encoding (then `encoding` is returned), and is decoded here when it does not.
    */
   async sendResource(
     source: AsyncIterable<Uint8Array>,
-    options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
-  ): Promise<{ handle: JsonValue; finished: Promise<number>; cancel(): void }> {
-    const { call, handle } = await this.#openResource(options.signal);
+    options: {
+      signal?: AbortSignal;
+      onProgress?: (bytes: number) => void;
+      encoding?: ContentEncoding;
+    } = {},
+  ): Promise<
+    {
+      handle: JsonValue;
+      finished: Promise<number>;
+      cancel(): void;
+      encoding: ContentEncoding | null;
+    }
+  > {
+    const asked = options.encoding && !compressionDisabled() ? options.encoding : null;
+    const { call, handle, accepted } = await this.#openResource(options.signal, asked);
+    const encoding = asked !== null && accepted === asked ? asked : null;
+    const body = options.encoding && !encoding ? decodeContent(options.encoding, source) : source;
     const finished = (async () => {
       let sent = 0;
       try {
-        for await (const chunk of source) {
+        for await (const chunk of body) {
           await call.stream.send(chunk);
           sent += chunk.length;
           options.onProgress?.(sent);
@@ -208,7 +227,7 @@ export class DriverClient {
       return sent;
     })();
     finished.catch(() => {});
-    return { handle, finished, cancel: () => call.cancel() };
+    return { handle, finished, cancel: () => call.cancel(), encoding };
   }
 
   /**
@@ -270,22 +289,25 @@ export class DriverClient {
     ];
   }
 
-  // A resource stream for this driver, with the handle the exporter announced.
-  async #openResource(signal: AbortSignal | undefined) {
+  // A resource stream for this driver, with the handle the exporter announced and the content
+  // encoding it accepted, if any.
+  async #openResource(signal: AbortSignal | undefined, encoding: ContentEncoding | null = null) {
     const request = JSON.stringify({
       kind: "resource",
       uuid: this.uuid,
-      x_jmp_content_encoding: null,
+      x_jmp_content_encoding: encoding,
     });
     const call = await openByteStream(this.channel, { metadata: { request }, signal });
     let handle: JsonValue;
+    let headers: Headers;
     try {
-      handle = JSON.parse((await call.headers).get("resource") ?? "null");
+      headers = await call.headers;
+      handle = JSON.parse(headers.get("resource") ?? "null");
     } catch (err) {
       throw this.callError("resource", err);
     }
     if (handle === null) throw new Error(`${this.name}: the exporter returned no resource handle`);
-    return { call, handle };
+    return { call, handle, accepted: headers.get("x_jmp_accept_encoding") };
   }
 
   /** `err` from a call of `method`, as the DriverCallError a user sees (others pass through). */

@@ -1,7 +1,8 @@
-// The sparse transfer format of `write_sparse`: only the blocks of an image that are not all
-// zero travel, each as a record `[offset u64][length u64][bytes]`; a last record with length 0
-// gives the image's size. The exporter turns the gaps into holes (files) or zeros (devices), so
-// an image that is mostly empty moves in a fraction of its size.
+// The sparse transfer format of `write_sparse`: only some pieces of an image travel (the blocks
+// that are not all zero, or the blocks a block map lists), each as a record
+// `[offset u64][length u64][bytes]`; a last record with length 0 gives the image's size. The
+// exporter turns the gaps into holes (files) or zeros (devices), or leaves them as they are on a
+// device when asked to, so an image that is mostly empty moves in a fraction of its size.
 
 /** Blocks of this size that are all zero are not sent. */
 export const SPARSE_BLOCK = 64 * 1024;
@@ -26,14 +27,17 @@ function header(offset: number, length: number): Uint8Array {
   return bytes;
 }
 
+/** One piece of a sparse image: bytes at an offset, or (last) the image's size. */
+export type SparsePiece = { offset: number; data: Uint8Array } | { size: number };
+
 /**
- * Encodes an image for `write_sparse`; `onBlock` sees every block (zero or not), in order, for
- * hashing and progress.
+ * The blocks of `image` that are not all zero, as pieces, then its size; `onBlock` sees every
+ * block (zero or not), in order, for hashing and progress.
  */
-export async function* encodeSparse(
+export async function* nonZeroPieces(
   image: AsyncIterable<Uint8Array>,
   onBlock: (block: Uint8Array) => void = () => {},
-): AsyncGenerator<Uint8Array> {
+): AsyncGenerator<SparsePiece> {
   let offset = 0;
   let pending: Uint8Array = new Uint8Array(0);
   const flushBlocks = function* (data: Uint8Array, final: boolean) {
@@ -41,10 +45,7 @@ export async function* encodeSparse(
     while (data.length - at >= SPARSE_BLOCK || (final && at < data.length)) {
       const block = data.subarray(at, Math.min(at + SPARSE_BLOCK, data.length));
       onBlock(block);
-      if (!isZero(block)) {
-        yield header(offset, block.length);
-        yield block;
-      }
+      if (!isZero(block)) yield { offset, data: block };
       offset += block.length;
       at += block.length;
     }
@@ -55,7 +56,22 @@ export async function* encodeSparse(
     pending = new Uint8Array(yield* flushBlocks(data, false));
   }
   yield* flushBlocks(pending, true);
-  yield header(offset, 0);
+  yield { size: offset };
+}
+
+/** The `write_sparse` records of `pieces` (in increasing offsets, the size last). */
+export async function* encodeSparse(
+  pieces: AsyncIterable<SparsePiece>,
+): AsyncGenerator<Uint8Array> {
+  for await (const piece of pieces) {
+    if ("size" in piece) {
+      yield header(piece.size, 0);
+      return;
+    }
+    yield header(piece.offset, piece.data.length);
+    yield piece.data;
+  }
+  throw new Error("sparse image: the pieces ended without the image's size");
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -64,9 +80,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
-
-/** One piece of a decoded sparse image: bytes at an offset, or the final size. */
-export type SparsePiece = { offset: number; data: Uint8Array } | { size: number };
 
 /**
  * Decodes the `write_sparse` format. Fails on records that go backwards or a stream that ends

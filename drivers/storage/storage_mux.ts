@@ -32,23 +32,35 @@ import { decodeSparse, type SparsePiece } from "./sparse_format.ts";
 
 /** The client class name upstream reports for storage muxes. */
 export const STORAGE_MUX_CLIENT = "jumpstarter_driver_opendal.client.StorageMuxClient";
+/** ... and for storage muxes that also flash (host, write, dut in one step). */
+export const STORAGE_MUX_FLASHER_CLIENT =
+  "jumpstarter_driver_opendal.client.StorageMuxFlasherClient";
 
 /** Where the disk is connected. */
 export type MuxState = "host" | "dut" | "off";
 
-/** What `write` answers: how much arrived and its SHA-256, for the client to compare. */
+/**
+ * What `write` answers: the image's size and the SHA-256 the client compares with its own. The
+ * hash covers the whole image, gaps as zeros, except when the gaps were kept (`skipped` bytes, a
+ * block-mapped write): then it covers the written pieces only, in order.
+ */
 export interface WriteResult {
   bytes: number;
   sha256: string;
+  skipped?: number;
 }
 
-// Streams an image into `target`. A regular file is written beside it and renamed into place
-// only when complete, so a failed or cancelled transfer never leaves a truncated image under the
-// real name; a block device is written in place (and says so when it fails). Gaps between the
-// pieces of a sparse image become holes in a file and zeros on a device; the hash covers them.
-async function writeImage(
+/**
+ * Streams an image into `target`. A regular file is written beside it and renamed into place
+ * only when complete, so a failed or cancelled transfer never leaves a truncated image under the
+ * real name; a block device is written in place (and says so when it fails). Gaps between the
+ * pieces of a sparse image become holes in a file, and zeros on a device unless `keepGaps`
+ * (then a device's blocks there are left as they are, and the hash leaves the gaps out).
+ */
+export async function writeImage(
   target: string,
   pieces: AsyncIterable<SparsePiece>,
+  options: { keepGaps?: boolean } = {},
 ): Promise<WriteResult> {
   let isDevice = false;
   try {
@@ -56,10 +68,12 @@ async function writeImage(
   } catch {
     // Does not exist yet: a file.
   }
+  const keepGaps = options.keepGaps === true;
   const path = isDevice ? target : `${target}.partial`;
   const hash = createHash("sha256");
   const zeros = new Uint8Array(1024 * 1024);
   let written = 0;
+  let skipped = 0;
   const fd = openSync(path, isDevice ? "r+" : "w");
   const writeAt = (data: Uint8Array, position: number) => {
     for (let done = 0; done < data.length;) {
@@ -67,6 +81,10 @@ async function writeImage(
     }
   };
   const fillTo = (offset: number) => {
+    if (keepGaps) {
+      skipped += offset - written;
+      written = offset;
+    }
     while (written < offset) {
       const gap = zeros.subarray(0, Math.min(zeros.length, offset - written));
       hash.update(gap);
@@ -98,11 +116,33 @@ async function writeImage(
   }
   closeSync(fd);
   if (!isDevice) renameSync(path, target);
-  return { bytes: written, sha256: hash.digest("hex") };
+  return { bytes: written, sha256: hash.digest("hex"), ...(keepGaps ? { skipped } : {}) };
 }
 
-// A plain image: its bytes in order, then its size.
-async function* sequential(source: AsyncIterable<Uint8Array>): AsyncGenerator<SparsePiece> {
+/**
+ * Sends the bytes of `source` (a file or device) to the resource `dst` names; answers with their
+ * count and SHA-256, as `read` and `dump` do.
+ */
+export async function readImage(
+  source: string,
+  dst: unknown,
+  call: CallContext,
+): Promise<WriteResult> {
+  if (!call.resourceWriter) throw new DriverError("this exporter cannot send resources");
+  const sink = call.resourceWriter(dst);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of createReadStream(source, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Uint8Array);
+    bytes += (chunk as Uint8Array).length;
+    await sink.send(chunk as Uint8Array);
+  }
+  await sink.end();
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** A plain image as pieces: its bytes in order, then its size. */
+export async function* sequential(source: AsyncIterable<Uint8Array>): AsyncGenerator<SparsePiece> {
   let offset = 0;
   for await (const data of source) {
     yield { offset, data };
@@ -115,6 +155,7 @@ function storageMuxDriver(
   description: string,
   target: () => string,
   setState: (state: MuxState, call: CallContext) => Promise<void> | void,
+  client = STORAGE_MUX_CLIENT,
 ): Driver {
   let state: MuxState = "off";
   const writeResource = async (
@@ -122,6 +163,7 @@ function storageMuxDriver(
     src: unknown,
     call: CallContext,
     decode: (bytes: AsyncIterable<Uint8Array>) => AsyncIterable<SparsePiece>,
+    keepGaps = false,
   ): Promise<WriteResult> => {
     if (state !== "host") {
       throw new InvalidArgumentError(
@@ -129,7 +171,7 @@ function storageMuxDriver(
       );
     }
     if (!call.resource) throw new DriverError(`${name}: this exporter cannot receive resources`);
-    const result = await writeImage(target(), decode(call.resource(src)));
+    const result = await writeImage(target(), decode(call.resource(src)), { keepGaps });
     call.log.info(`wrote ${result.bytes} bytes, sha256 ${result.sha256}`);
     return result;
   };
@@ -146,42 +188,32 @@ function storageMuxDriver(
       },
     );
   return {
-    client: STORAGE_MUX_CLIENT,
+    client,
     description,
     methods: {
       host: switchTo("host"),
       dut: switchTo("dut"),
       off: switchTo("off"),
-      read: unary("Read the disk back into a resource: read(dst)", async (args, call) => {
+      read: unary("Read the disk back into a resource: read(dst)", (args, call) => {
         const dst = new Args("read", args, 1).raw(0);
         if (state !== "host") {
           throw new InvalidArgumentError(
             `read: the disk is connected to ${state}; call host() first`,
           );
         }
-        if (!call.resourceWriter) {
-          throw new DriverError("read: this exporter cannot send resources");
-        }
-        const sink = call.resourceWriter(dst);
-        const hash = createHash("sha256");
-        let bytes = 0;
-        for await (const chunk of createReadStream(target(), { highWaterMark: 1024 * 1024 })) {
-          hash.update(chunk as Uint8Array);
-          bytes += (chunk as Uint8Array).length;
-          await sink.send(chunk as Uint8Array);
-        }
-        await sink.end();
-        return { bytes, sha256: hash.digest("hex") };
+        return readImage(target(), dst, call);
       }),
       write: unary("Write a streamed image to the disk: write(src)", (args, call) => {
         const src = new Args("write", args, 1).raw(0);
         return writeResource("write", src, call, sequential);
       }),
       write_sparse: unary(
-        "Write an image sent without its all-zero blocks: write_sparse(src)",
+        "Write an image sent without its empty blocks: write_sparse(src, keep_gaps=false); " +
+          "with keep_gaps a device's blocks between the pieces are left as they are",
         (args, call) => {
-          const src = new Args("write_sparse", args, 1).raw(0);
-          return writeResource("write_sparse", src, call, decodeSparse);
+          const a = new Args("write_sparse", args, 2);
+          const keepGaps = a.boolean(1, "keep_gaps", false);
+          return writeResource("write_sparse", a.raw(0), call, decodeSparse, keepGaps);
         },
       ),
     },
@@ -195,6 +227,11 @@ export function createMockStorageMux(_config: Fields, ctx: DriverContext): Drive
     ...storageMuxDriver("Mock storage mux (a temporary file)", () => file, () => {}),
     close: () => rmSync(file, { force: true }),
   };
+}
+
+/** `type: MockStorageMuxFlasher`: a MockStorageMux whose client also offers `flash`. */
+export function createMockStorageMuxFlasher(config: Fields, ctx: DriverContext): Driver {
+  return { ...createMockStorageMux(config, ctx), client: STORAGE_MUX_FLASHER_CLIENT };
 }
 
 /**

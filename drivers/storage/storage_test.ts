@@ -1,10 +1,13 @@
 import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import * as zlib from "node:zlib";
 import { connectExporter, DriverCallError } from "../../client/mod.ts";
 import { withLocalExporter } from "../../tests/fixtures/local_exporter.ts";
+import { ignoreUnlessInstalled, toolMissing } from "../../tests/fixtures/optional_tools.ts";
 import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
 import type { StorageMuxClient } from "./client.ts";
 import { formatBytes, Progress } from "./progress.ts";
@@ -129,32 +132,82 @@ Deno.test("progress lines show amount, rate and time left", () => {
   assert.equal(formatBytes(1536), "1.5 KiB");
 });
 
-Deno.test(
-  "gzip and zstd images are written decompressed, checked against the unpacked bytes",
-  withTempDir(async (dir) => {
+const COMPRESSORS_MISSING = toolMissing("gzip", "zstd", "xz");
+Deno.test({
+  name: `gzip, zstd and xz images travel compressed and are written unpacked, checked${
+    COMPRESSORS_MISSING ? ` (ignored: ${COMPRESSORS_MISSING})` : ""
+  }`,
+  ignore: ignoreUnlessInstalled(COMPRESSORS_MISSING),
+  fn: withTempDir(async (dir) => {
     const image = join(dir, "disk.img");
     const raw = new Uint8Array(3 * MIB).map((_, i) => (i >> 10) & 0xff);
-    const gz = join(dir, "image.img.gz");
-    writeFileSync(gz, zlib.gzipSync(raw));
-    const zst = join(dir, "image.img.zst");
-    writeFileSync(
-      zst,
-      (zlib as unknown as { zstdCompressSync(b: Uint8Array): Uint8Array }).zstdCompressSync(raw),
-    );
+    const plain = join(dir, "image.img");
+    writeFileSync(plain, raw);
+    const packed = ["gzip", "zstd", "xz"].map((tool) => {
+      const suffix = { gzip: ".gz", zstd: ".zst", xz: ".xz" }[tool];
+      writeFileSync(`${plain}${suffix}`, spawnSync(tool, ["-c", plain]).stdout);
+      return `${plain}${suffix}`;
+    });
     await withLocalExporter(config(image, dir), async ({ address }) => {
       await using exporter = await connectExporter(address);
       const storage = exporter.root.child("storage") as StorageMuxClient;
       await storage.host();
-      for (const file of [gz, zst]) {
+      for (const file of packed) {
         const result = await storage.write(file);
+        assert.equal(result.route, "compressed", file);
+        assert.equal(result.sent, statSync(file).size, `${file} travelled as it is`);
         assert.equal(result.bytes, raw.length, file);
         assert.deepEqual(new Uint8Array(readFileSync(image)), raw, file);
       }
-      const broken = join(dir, "broken.img.gz");
-      writeFileSync(broken, "not gzip at all");
-      const err = await storage.write(broken).catch((e) => e);
-      assert.ok(err instanceof Error);
-      assert.deepEqual(new Uint8Array(readFileSync(image)), raw, "a bad image changes nothing");
+      // Unpacked here instead: without all-zero blocks, when compression is not wanted.
+      const local = await storage.write(packed[2], { compress: false });
+      assert.equal(local.route, "sparse");
+      assert.equal(local.sha256, createHash("sha256").update(raw).digest("hex"));
+      for (const [name, bytes] of [["broken.img.gz", "not gzip at all"], ["cut.img.xz", ""]]) {
+        const broken = join(dir, name);
+        writeFileSync(
+          broken,
+          name.endsWith(".xz") ? readFileSync(packed[2]).subarray(0, 999) : bytes,
+        );
+        const err = await storage.write(broken).catch((e) => e);
+        assert.ok(err instanceof Error, name);
+        assert.deepEqual(new Uint8Array(readFileSync(image)), raw, `${name} changes nothing`);
+      }
+    });
+  }),
+});
+
+Deno.test(
+  "an exporter that does not accept the encoding gets the bytes unpacked by the client",
+  withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    const raw = new Uint8Array(MIB).map((_, i) => (i * 3) & 0xff);
+    await withLocalExporter(config(image, dir), async ({ address }) => {
+      await using exporter = await connectExporter(address);
+      const storage = exporter.root.child("storage") as StorageMuxClient;
+      await storage.host();
+      const gz = (async function* () {
+        yield new Uint8Array(zlib.gzipSync(raw));
+      })();
+      // The client asks for gzip before its first await; the exporter, serving the stream
+      // after it, then sees compression turned off and answers without accepting it.
+      const opening = storage.sendResource(gz, { encoding: "gzip" });
+      process.env.JMP_DISABLE_COMPRESSION = "1";
+      try {
+        const resource = await opening;
+        assert.equal(resource.encoding, null);
+        const [result, sent] = await Promise.all([
+          storage.call("write", resource.handle),
+          resource.finished,
+        ]);
+        assert.equal(sent, raw.length, "sent unpacked");
+        assert.equal(
+          (result as { sha256: string }).sha256,
+          createHash("sha256").update(raw).digest("hex"),
+        );
+      } finally {
+        delete process.env.JMP_DISABLE_COMPRESSION;
+      }
     });
   }),
 );
