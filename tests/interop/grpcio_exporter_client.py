@@ -1,8 +1,9 @@
 """Drives a Jumpstarter exporter with Python grpcio the way upstream's Python client does.
 
 Only upstream's facts are used: ExporterService method names, report labels, driver method names
-(power `on`/`off`/`read`, shell `get_methods`/`call_method`) and arguments/results encoded as
-google.protobuf.Value through json_format, as upstream encodes them. Prints one JSON object of
+(power `on`/`off`/`read`, shell `get_methods`/`call_method`, storage `host`/`write`), arguments and
+results encoded as google.protobuf.Value through json_format, and resources sent over
+RouterService.Stream, as upstream does. Prints one JSON object of
 what it saw; tests/interop/grpcio_exporter_test.ts holds the assertions. Any failure is one line
 on stderr and exit status 1.
 """
@@ -10,9 +11,11 @@ on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +73,63 @@ def missing_method(stub: Any, pb: Any, uuid: str) -> dict[str, Any]:
     return {"method": MISSING_METHOD, "code": "OK", "details": ""}
 
 
+def upload(
+    stub: Any, router: Any, pb: Any, router_pb: Any, uuid: str, path: Path, encoding: str
+) -> dict[str, Any]:
+    """A file sent to storage `write` as upstream's client sends a resource: a RouterService.Stream
+    asking for `encoding`, the handle from its initial metadata passed to the method while the
+    bytes flow (plain ones when the exporter did not accept the encoding)."""
+
+    def requests(data: bytes) -> Any:
+        for at in range(0, len(data), 64 * 1024):
+            chunk = data[at : at + 64 * 1024]
+            yield router_pb.StreamRequest(payload=chunk, frame_type=router_pb.FRAME_TYPE_DATA)
+        yield router_pb.StreamRequest(frame_type=router_pb.FRAME_TYPE_GOAWAY)
+
+    request = json.dumps({"kind": "resource", "uuid": uuid, "x_jmp_content_encoding": encoding})
+    sending: list[bytes] = []
+    ready = threading.Event()
+
+    def body() -> Any:
+        ready.wait(base.CALL_TIMEOUT_S)
+        yield from requests(sending[0])
+
+    responses = router.Stream(body(), metadata=[("request", request)], timeout=base.CALL_TIMEOUT_S)
+    headers = dict(responses.initial_metadata())
+    accepted = headers.get("x_jmp_accept_encoding")
+    data = path.read_bytes()
+    sending.append(data if accepted == encoding else gzip.decompress(data))
+    ready.set()
+    handle = json.loads(headers["resource"])
+    result = call(stub, pb, uuid, "write", handle)
+    frames = [r.frame_type for r in responses]
+    return {"accepted": accepted, "handle": handle, "write": result["result"], "frames": frames}
+
+
+def run_upload(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="jmp-grpcio-") as tmp:
+        out_dir = Path(tmp)
+        base.generate_stubs(args.proto_dir, args.google_proto_dir, out_dir)
+        pb = base.load(out_dir, "jumpstarter.v1.jumpstarter_pb2")
+        pb_grpc = base.load(out_dir, "jumpstarter.v1.jumpstarter_pb2_grpc")
+        router_grpc = base.load(out_dir, "jumpstarter.v1.router_pb2_grpc")
+        router_pb = base.load(out_dir, "jumpstarter.v1.router_pb2")
+        channel = base.open_channel(args.target, None, args.connect_timeout)
+        try:
+            stub = pb_grpc.ExporterServiceStub(channel)
+            router = router_grpc.RouterServiceStub(channel)
+            report = stub.GetReport(empty_pb2.Empty(), timeout=base.CALL_TIMEOUT_S)
+            by_name = {r.labels.get(NAME_LABEL): r for r in report.reports}
+            storage = by_name["storage"].uuid
+            call(stub, pb, storage, "host")
+            return upload(stub, router, pb, router_pb, storage, args.upload_gzip, "gzip")
+        finally:
+            channel.close()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.upload_gzip:
+        return run_upload(args)
     with tempfile.TemporaryDirectory(prefix="jmp-grpcio-") as tmp:
         out_dir = Path(tmp)
         base.generate_stubs(args.proto_dir, args.google_proto_dir, out_dir)
@@ -115,6 +174,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--proto-dir", type=Path, default=base.REPO / "proto")
     parser.add_argument("--google-proto-dir", type=Path, default=base.default_google_proto_dir())
     parser.add_argument("--connect-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--upload-gzip", type=Path, help="instead: write this .gz file to the driver named storage"
+    )
     args = parser.parse_args(argv)
     try:
         facts = run(args)

@@ -3,12 +3,15 @@
 // encoding (grpcio_exporter_client.py reports what it saw; the assertions are here).
 
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import type { MockPowerDriver } from "../../drivers/power/mock_power.ts";
 import { ignoreUnlessInstalled } from "../fixtures/optional_tools.ts";
 import { withLocalExporter } from "../fixtures/local_exporter.ts";
+import { withTempDir } from "../fixtures/temp_dir.ts";
 import { grpcioMissing, runPythonClient } from "./grpcio_runner.ts";
 
 const DEMO = join(dirname(fileURLToPath(import.meta.url)), "../../examples/demo-exporter.yaml");
@@ -145,4 +148,39 @@ Deno.test({
       assert.match(facts.missing_method.details, /not found on driver power/);
     });
   },
+});
+
+Deno.test({
+  name: `Python grpcio writes a gzip image to a storage mux as upstream's client sends resources${
+    missing ? ` (ignored: ${missing})` : ""
+  }`,
+  ignore: ignoreUnlessInstalled(missing),
+  fn: withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    const raw = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i >> 8) & 0xff);
+    const gz = join(dir, "disk.img.gz");
+    writeFileSync(gz, gzipSync(raw));
+    const config = `
+apiVersion: jumpstarter.dev/v1alpha1
+kind: ExporterConfig
+metadata: { name: storage }
+export:
+  storage:
+    type: StorageMux
+    config: { path: ${image} }
+`;
+    await withLocalExporter(config, async ({ address }) => {
+      const run = await runPythonClient("grpcio_exporter_client.py", [
+        ...["--target", address, "--upload-gzip", gz],
+      ]);
+      assert.equal(run.code, 0, `grpcio client failed: ${run.stderr.trim()}`);
+      const facts = JSON.parse(run.stdout);
+      assert.equal(facts.accepted, "gzip", "the exporter accepts gzip");
+      assert.equal(facts.handle.kind, "client_stream");
+      assert.equal(facts.handle.x_jmp_content_encoding, "gzip");
+      assert.equal(facts.write.bytes, raw.length);
+      assert.equal(facts.write.sha256, createHash("sha256").update(raw).digest("hex"));
+      assert.deepEqual(new Uint8Array(readFileSync(image)), raw);
+    });
+  }),
 });
