@@ -1,0 +1,551 @@
+// The controller: ControllerService for exporters (Register, Status, Listen, ReportStatus) and
+// legacy clients, ClientService for today's clients (leases and exporters as resources), and the
+// glue that turns lease events into Status and Listen messages and cuts router streams.
+
+import { create } from "@bufbuild/protobuf";
+import { durationMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type HandlerContext,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import {
+  clientv1,
+  ControllerService,
+  type ListenResponse,
+  ListenResponseSchema,
+  type StatusResponse,
+  StatusResponseSchema,
+} from "../proto/mod.ts";
+import { authenticate, type Caller } from "./auth.ts";
+import { uuidv7 } from "./ids.ts";
+import { type LeaseEvent, LeaseScheduler, plannedEnd } from "./lease_scheduler.ts";
+import { Mailbox } from "./mailbox.ts";
+import {
+  exporterResource,
+  leaseResource,
+  legacyLease,
+  parseParent,
+  parseResourceName,
+  statusName,
+} from "./resource_view.ts";
+import { matchesSelector, normalizeSelector, parseSelector, SelectorError } from "./selector.ts";
+import type { ExporterRecord, LabelSelector, LeaseRecord, Store } from "./store/mod.ts";
+import type { TokenIssuer } from "./tokens.ts";
+
+/** Label keys an exporter may set about itself when it registers (upstream's rule). */
+const SELF_LABEL_PREFIX = "jumpstarter.dev/";
+/** How often an open Status stream refreshes the exporter's last-seen time. */
+const HEARTBEAT_MS = 10_000;
+/** How long Dial waits for the exporter to be ready for a just-granted lease. */
+const DIAL_WAIT_MS = 30_000;
+/** Pending Listen messages per lease (upstream: 8). */
+const LISTEN_QUEUE = 8;
+
+/** Options of a controller. */
+export interface ControllerOptions {
+  store: Store;
+  issuer: TokenIssuer;
+  /** The router address clients and exporters are told to use (`host:port`). */
+  routerEndpoint: string;
+  /** Called when a lease ends, to cut its router streams. */
+  onLeaseEnded?: (lease: LeaseRecord) => void;
+  now?: () => number;
+}
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/**
+ * Serves the controller's gRPC services over a store.
+ *
+ * @example
+ * ```ts
+ * const controller = new Controller({ store, issuer, routerEndpoint: "lab:8083" });
+ * await serve({ address: ":8082", routes: controller.routes });
+ * ```
+ */
+export class Controller {
+  readonly store: Store;
+  readonly issuer: TokenIssuer;
+  readonly scheduler: LeaseScheduler;
+  readonly #options: ControllerOptions;
+  readonly #now: () => number;
+  /** Open Status streams per exporter. */
+  readonly #status = new Map<string, Set<Mailbox<StatusResponse>>>();
+  /** The Listen stream of each exporter's current lease. */
+  readonly #listen = new Map<string, Mailbox<ListenResponse>>();
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.store = options.store;
+    this.issuer = options.issuer;
+    this.#now = options.now ?? Date.now;
+    this.scheduler = new LeaseScheduler(options.store, {
+      now: this.#now,
+      onEvent: (event) => this.#onLeaseEvent(event),
+      isConnected: (exporter) => this.isConnected(exporter.namespace, exporter.name),
+    });
+  }
+
+  /** Registers the services on a connect-es router. */
+  readonly routes = (router: ConnectRouter): void => {
+    router.service(ControllerService, this.#controllerService());
+    router.service(clientv1.ClientService, this.#clientService());
+  };
+
+  /** Whether the exporter has a Status stream open right now. */
+  isConnected(namespace: string, name: string): boolean {
+    return (this.#status.get(key(namespace, name))?.size ?? 0) > 0;
+  }
+
+  /** Number of exporters with a Status stream open. */
+  get connectedCount(): number {
+    return [...this.#status.values()].filter((boxes) => boxes.size > 0).length;
+  }
+
+  /** Applies the lease rules to every namespace that has leases or exporters. */
+  async reconcileAll(namespaces: string[]): Promise<void> {
+    for (const namespace of namespaces) await this.scheduler.reconcile(namespace);
+  }
+
+  /** Stops timers and ends the open streams. */
+  close(): void {
+    this.scheduler.close();
+    for (const boxes of this.#status.values()) for (const box of boxes) box.close();
+    for (const box of this.#listen.values()) box.close();
+  }
+
+  #onLeaseEvent(event: LeaseEvent): void {
+    const lease = event.lease;
+    const exporter = lease.status.exporter;
+    if (!exporter) return;
+    if (event.kind === "granted") {
+      this.#tellExporter(lease.namespace, exporter, lease, true);
+    } else if (event.kind === "ended") {
+      this.#tellExporter(lease.namespace, exporter, lease, false);
+      const listenKey = `${key(lease.namespace, exporter)}/${lease.name}`;
+      this.#listen.get(listenKey)?.close();
+      this.#listen.delete(listenKey);
+      this.#options.onLeaseEnded?.(lease);
+    }
+  }
+
+  #tellExporter(namespace: string, exporter: string, lease: LeaseRecord, leased: boolean): void {
+    const message = create(StatusResponseSchema, {
+      leased,
+      leaseName: leased ? lease.name : undefined,
+      clientName: leased ? lease.client : undefined,
+      context: leased ? lease.context : {},
+    });
+    for (const box of this.#status.get(key(namespace, exporter)) ?? []) box.put(message);
+  }
+
+  #auth(ctx: HandlerContext, kind?: "client" | "exporter"): Promise<Caller> {
+    return authenticate(ctx.requestHeader, this.issuer, this.store, kind);
+  }
+
+  async #ownLease(caller: Caller, name: string): Promise<LeaseRecord> {
+    const lease = await this.store.getLease(caller.namespace, name);
+    if (!lease) throw new ConnectError(`lease ${name} not found`, Code.NotFound);
+    const mine = caller.kind === "client"
+      ? lease.client === caller.name
+      : lease.status.exporter === caller.name;
+    if (!mine) throw new ConnectError("permission denied", Code.PermissionDenied);
+    return lease;
+  }
+
+  async #release(caller: Caller, name: string): Promise<void> {
+    const lease = await this.#ownLease(caller, name);
+    if (lease.status.ended || lease.release) {
+      throw new ConnectError(`lease ${name} has already ended`, Code.FailedPrecondition);
+    }
+    await this.store.updateLeaseSpec(caller.namespace, name, { release: true });
+    await this.scheduler.reconcile(caller.namespace);
+  }
+
+  async #createLease(
+    caller: Caller,
+    spec: {
+      name?: string;
+      selector: LabelSelector;
+      exporterName?: string;
+      durationMs?: number;
+      beginTime?: number;
+      endTime?: number;
+      tags?: Record<string, string>;
+      context?: Record<string, string>;
+      allowDisabled?: boolean;
+    },
+  ): Promise<LeaseRecord> {
+    const times = leaseTimes(spec.durationMs, spec.beginTime, spec.endTime);
+    const lease = await this.store.createLease({
+      namespace: caller.namespace,
+      name: spec.name || uuidv7(this.#now()),
+      client: caller.name,
+      selector: spec.selector,
+      exporterName: spec.exporterName || undefined,
+      ...times,
+      tags: spec.tags ?? {},
+      context: spec.context ?? {},
+      allowDisabled: spec.allowDisabled ?? false,
+      release: false,
+    }).catch((err) => {
+      throw err?.name === "AlreadyExistsError"
+        ? new ConnectError(err.message, Code.AlreadyExists)
+        : err;
+    });
+    await this.scheduler.reconcile(caller.namespace);
+    return (await this.store.getLease(caller.namespace, lease.name)) ?? lease;
+  }
+
+  #controllerService(): ServiceImpl<typeof ControllerService> {
+    return {
+      register: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "exporter");
+        const own = Object.fromEntries(
+          Object.entries(req.labels).filter(([k]) => k.startsWith(SELF_LABEL_PREFIX)),
+        );
+        const record = caller.record as ExporterRecord;
+        await this.store.updateExporter(caller.namespace, caller.name, {
+          labels: { ...record.labels, ...own },
+          devices: req.reports.map((r) => ({
+            uuid: r.uuid,
+            parentUuid: r.parentUuid,
+            labels: r.labels,
+          })),
+          lastSeen: this.#now(),
+          status: "Available",
+          statusMessage: "Exporter registered",
+          version: ctx.requestHeader.get("x-jumpstarter-version") ?? undefined,
+        });
+        await this.scheduler.reconcile(caller.namespace);
+        return { uuid: record.uid };
+      },
+      unregister: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "exporter");
+        await this.store.updateExporter(caller.namespace, caller.name, {
+          status: "Offline",
+          statusMessage: req.reason || "unregistered",
+          lastSeen: this.#now(),
+        });
+        await this.scheduler.reconcile(caller.namespace);
+        return {};
+      },
+      reportStatus: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "exporter");
+        await this.store.updateExporter(caller.namespace, caller.name, {
+          status: statusName(req.status),
+          statusMessage: req.message ?? "",
+          lastSeen: this.#now(),
+        });
+        if (req.releaseLease) {
+          const active = await this.store.activeLeaseOf(caller.namespace, caller.name);
+          if (active) {
+            await this.store.updateLeaseSpec(caller.namespace, active.name, { release: true });
+          }
+        }
+        await this.scheduler.reconcile(caller.namespace);
+        return {};
+      },
+      status: (req, ctx) => this.#statusStream(ctx),
+      listen: (req, ctx) => this.#listenStream(req.leaseName, ctx),
+      dial: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        return await this.#dial(caller, req.leaseName, ctx.signal);
+      },
+      getLease: async (req, ctx) => {
+        const caller = await this.#auth(ctx);
+        const lease = await this.#ownLease(caller, req.name);
+        const exporter = lease.status.exporter
+          ? await this.store.getExporter(lease.namespace, lease.status.exporter)
+          : undefined;
+        return legacyLease(lease, exporter);
+      },
+      requestLease: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const selector = selectorArgument(() => normalizeSelector(req.selector ?? {}));
+        const lease = await this.#createLease(caller, {
+          selector,
+          durationMs: req.duration ? durationMs(req.duration) : undefined,
+        });
+        return { name: lease.name };
+      },
+      releaseLease: async (req, ctx) => {
+        await this.#release(await this.#auth(ctx), req.name);
+        return {};
+      },
+      listLeases: async (_req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const leases = await this.store.listLeases(caller.namespace, { client: caller.name });
+        return { names: leases.map((l) => l.name) };
+      },
+      getServiceEndpoints: async (_req, ctx) => {
+        await this.#auth(ctx, "exporter");
+        return { telemetryEndpoints: [] };
+      },
+    };
+  }
+
+  async *#statusStream(ctx: HandlerContext): AsyncGenerator<StatusResponse> {
+    const caller = await this.#auth(ctx, "exporter");
+    const exporterKey = key(caller.namespace, caller.name);
+    const box = new Mailbox<StatusResponse>();
+    const boxes = this.#status.get(exporterKey) ?? new Set();
+    boxes.add(box);
+    this.#status.set(exporterKey, boxes);
+    const seen = () =>
+      this.store.updateExporter(caller.namespace, caller.name, { lastSeen: this.#now() })
+        .catch(() => {});
+    await seen();
+    const beat = setInterval(seen, HEARTBEAT_MS);
+    try {
+      // The current state first: an exporter that reconnects mid-lease picks its lease up again.
+      const active = await this.store.activeLeaseOf(caller.namespace, caller.name);
+      box.put(create(StatusResponseSchema, {
+        leased: active !== undefined,
+        leaseName: active?.name,
+        clientName: active?.client,
+        context: active?.context ?? {},
+      }));
+      await this.scheduler.reconcile(caller.namespace);
+      yield* box.drain(ctx.signal);
+    } finally {
+      clearInterval(beat);
+      boxes.delete(box);
+      await seen();
+      this.scheduler.reconcile(caller.namespace).catch(() => {});
+    }
+  }
+
+  async *#listenStream(leaseName: string, ctx: HandlerContext): AsyncGenerator<ListenResponse> {
+    const caller = await this.#auth(ctx, "exporter");
+    const lease = await this.#ownLease(caller, leaseName);
+    if (lease.status.ended) {
+      throw new ConnectError(`lease ${leaseName} has ended`, Code.FailedPrecondition);
+    }
+    const listenKey = `${key(caller.namespace, caller.name)}/${leaseName}`;
+    this.#listen.get(listenKey)?.close();
+    const box = new Mailbox<ListenResponse>(LISTEN_QUEUE);
+    this.#listen.set(listenKey, box);
+    try {
+      yield* box.drain(ctx.signal);
+    } finally {
+      if (this.#listen.get(listenKey) === box) this.#listen.delete(listenKey);
+    }
+  }
+
+  async #dial(caller: Caller, leaseName: string, signal: AbortSignal) {
+    const deadline = this.#now() + DIAL_WAIT_MS;
+    while (true) {
+      const lease = await this.#ownLease(caller, leaseName);
+      if (lease.status.ended) {
+        throw new ConnectError(`lease ${leaseName} has ended`, Code.FailedPrecondition);
+      }
+      if (!lease.status.exporter) {
+        throw new ConnectError(`lease ${leaseName} is not ready yet`, Code.FailedPrecondition);
+      }
+      const exporter = await this.store.getExporter(caller.namespace, lease.status.exporter);
+      if (!exporter || !this.isConnected(caller.namespace, exporter.name)) {
+        throw new ConnectError(
+          `exporter ${lease.status.exporter} is offline`,
+          Code.FailedPrecondition,
+        );
+      }
+      const box = this.#listen.get(`${key(caller.namespace, exporter.name)}/${leaseName}`);
+      const ready = ["LeaseReady", "BeforeLeaseHook", "AfterLeaseHook", "Unspecified"]
+        .includes(exporter.status);
+      if (box && ready) {
+        const { token } = await this.issuer.issueRouterToken({
+          namespace: caller.namespace,
+          lease: leaseName,
+        });
+        const message = create(ListenResponseSchema, {
+          routerEndpoint: this.#options.routerEndpoint,
+          routerToken: token,
+        });
+        if (!box.put(message)) {
+          throw new ConnectError(
+            `exporter ${exporter.name} has too many connections waiting`,
+            Code.ResourceExhausted,
+          );
+        }
+        return { routerEndpoint: message.routerEndpoint, routerToken: token };
+      }
+      if (this.#now() >= deadline || signal.aborted) {
+        throw new ConnectError(
+          box
+            ? `exporter ${exporter.name} is not ready (status: ${exporter.status})`
+            : `exporter ${exporter.name} is not listening on lease ${leaseName}`,
+          Code.Unavailable,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  #clientService(): ServiceImpl<typeof clientv1.ClientService> {
+    const inNamespace = (caller: Caller, namespace: string) => {
+      if (namespace !== caller.namespace) {
+        throw new ConnectError(
+          `permission denied: namespace mismatch (${namespace}, not ${caller.namespace})`,
+          Code.PermissionDenied,
+        );
+      }
+    };
+    return {
+      getExporter: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const name = parseResourceName(req.name, "exporters");
+        inNamespace(caller, name.namespace);
+        const exporter = await this.store.getExporter(name.namespace, name.name);
+        if (!exporter) throw new ConnectError(`exporter ${name.name} not found`, Code.NotFound);
+        return this.#exporterView(exporter);
+      },
+      listExporters: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const namespace = parseParent(req.parent);
+        inNamespace(caller, namespace);
+        const filter = selectorArgument(() => parseSelector(req.filter));
+        const exporters = (await this.store.listExporters(namespace))
+          .filter((e) => matchesSelector(filter, e.labels));
+        return { exporters: exporters.map((e) => this.#exporterView(e)) };
+      },
+      getLease: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const name = parseResourceName(req.name, "leases");
+        inNamespace(caller, name.namespace);
+        const lease = await this.store.getLease(name.namespace, name.name);
+        if (!lease) throw new ConnectError(`lease ${name.name} not found`, Code.NotFound);
+        return leaseResource(lease, this.#now());
+      },
+      listLeases: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const namespace = parseParent(req.parent);
+        inNamespace(caller, namespace);
+        const filter = selectorArgument(() => parseSelector(req.filter));
+        const leases = (await this.store.listLeases(namespace, {
+          includeEnded: req.onlyActive === false,
+        })).filter((l) => matchesSelector(filter, l.selector.matchLabels));
+        return { leases: leases.map((l) => leaseResource(l, this.#now())) };
+      },
+      createLease: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        inNamespace(caller, parseParent(req.parent));
+        const spec = req.lease;
+        if (!spec) throw new ConnectError("lease is required", Code.InvalidArgument);
+        const lease = await this.#createLease(caller, {
+          name: req.leaseId,
+          selector: selectorArgument(() => parseSelector(spec.selector)),
+          exporterName: spec.exporterName,
+          durationMs: spec.duration ? durationMs(spec.duration) : undefined,
+          beginTime: spec.beginTime ? timestampMs(spec.beginTime) : undefined,
+          endTime: spec.endTime ? timestampMs(spec.endTime) : undefined,
+          tags: spec.tags,
+          context: spec.context,
+          allowDisabled: spec.allowDisabled,
+        });
+        return leaseResource(lease, this.#now());
+      },
+      updateLease: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const spec = req.lease;
+        if (!spec) throw new ConnectError("lease is required", Code.InvalidArgument);
+        const name = parseResourceName(spec.name, "leases");
+        inNamespace(caller, name.namespace);
+        const lease = await this.#ownLease(caller, name.name);
+        if (lease.status.ended) {
+          throw new ConnectError(`lease ${name.name} has ended`, Code.FailedPrecondition);
+        }
+        const patch: Parameters<Store["updateLeaseSpec"]>[2] = {};
+        if (spec.duration) patch.durationMs = durationMs(spec.duration);
+        if (spec.endTime) patch.endTime = timestampMs(spec.endTime);
+        if (spec.beginTime) {
+          if (lease.status.beginTime !== undefined) {
+            throw new ConnectError(
+              "begin_time cannot change once the lease has started",
+              Code.InvalidArgument,
+            );
+          }
+          patch.beginTime = timestampMs(spec.beginTime);
+        }
+        if (spec.client) patch.client = parseResourceName(spec.client, "clients").name;
+        const updated = { ...lease, ...patch };
+        const end = plannedEnd(updated);
+        if (end !== undefined && end <= this.#now()) {
+          throw new ConnectError(
+            "the new duration or end time is already past; the lease would end at once",
+            Code.InvalidArgument,
+          );
+        }
+        await this.store.updateLeaseSpec(name.namespace, name.name, patch);
+        await this.scheduler.reconcile(name.namespace);
+        const fresh = await this.store.getLease(name.namespace, name.name);
+        return leaseResource(fresh ?? lease, this.#now());
+      },
+      deleteLease: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        const name = parseResourceName(req.name, "leases");
+        inNamespace(caller, name.namespace);
+        await this.#release(caller, name.name);
+        return {};
+      },
+      rotateToken: async (req, ctx) => {
+        const caller = await this.#auth(ctx, "client");
+        inNamespace(caller, parseParent(req.parent));
+        const token = await this.issuer.issueIdentityToken({
+          kind: "client",
+          namespace: caller.namespace,
+          name: caller.name,
+          uid: caller.record.uid,
+        });
+        const { expiresAt } = await this.issuer.verifyIdentityToken(token);
+        return { token, expiry: timestampFromMs(expiresAt) };
+      },
+    };
+  }
+
+  #exporterView(exporter: ExporterRecord) {
+    return exporterResource(
+      exporter,
+      this.#now(),
+      this.isConnected(exporter.namespace, exporter.name),
+    );
+  }
+}
+
+function selectorArgument(parse: () => LabelSelector): LabelSelector {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof SelectorError) throw new ConnectError(err.message, Code.InvalidArgument);
+    throw err;
+  }
+}
+
+/**
+ * The duration, begin and end of a new lease from what was given, by upstream's rules: the
+ * duration alone, begin + duration, begin + end, end + duration; all three must agree.
+ */
+export function leaseTimes(
+  duration: number | undefined,
+  begin: number | undefined,
+  end: number | undefined,
+): { durationMs: number; beginTime?: number; endTime?: number } {
+  const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
+  if (begin !== undefined && end !== undefined) {
+    const span = end - begin;
+    if (duration !== undefined && duration !== span) {
+      throw invalid("duration conflicts with begin_time and end_time");
+    }
+    duration = span;
+  } else if (end !== undefined && duration !== undefined) {
+    begin = end - duration;
+  } else if (end !== undefined) {
+    throw invalid("duration is required when only end_time is given");
+  }
+  if (duration === undefined) throw invalid("duration is required");
+  if (duration <= 0) throw invalid("duration must be positive");
+  return { durationMs: duration, beginTime: begin, endTime: end };
+}
