@@ -1,10 +1,9 @@
 // Version of this Jumpstarter build (deno.json's "version") and a description of the
 // runtime and platform a binary is running on, shared by every entry point.
 import process from "node:process";
-import config from "../deno.json" with { type: "json" };
+import { VERSION } from "../config/version.ts";
 
-/** The release version, read from the top-level "version" of deno.json. */
-export const VERSION: string = config.version;
+export { VERSION };
 
 /** What `<program> version --output json` prints. */
 export interface VersionInfo {

@@ -249,7 +249,7 @@ export class Controller {
         await this.scheduler.reconcile(caller.namespace);
         return {};
       },
-      status: (req, ctx) => this.#statusStream(ctx),
+      status: (_req, ctx) => this.#statusStream(ctx),
       listen: (req, ctx) => this.#listenStream(req.leaseName, ctx),
       dial: async (req, ctx) => {
         const caller = await this.#auth(ctx, "client");

@@ -8,3 +8,8 @@ export {
   type LocalExporterOptions,
   startLocalExporter,
 } from "./local_exporter.ts";
+export {
+  backoffDelay,
+  type RegisteredExporterOptions,
+  runRegisteredExporter,
+} from "./registered_exporter.ts";

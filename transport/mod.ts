@@ -48,3 +48,4 @@ export {
   stripEncodingSuffix,
   UnsupportedEncodingError,
 } from "./content_encoding.ts";
+export { endpointChannel, type EndpointTls, isPlaintextEndpoint } from "./endpoint.ts";

@@ -334,6 +334,16 @@ export class SqliteStore implements Store {
     return this.#settle(() => this.#delete("access_policies", "access policy", namespace, name));
   }
 
+  listNamespaces(): Promise<string[]> {
+    return this.#settle(() =>
+      this.#all(
+        "SELECT namespace FROM clients UNION SELECT namespace FROM exporters " +
+          "UNION SELECT namespace FROM leases ORDER BY namespace",
+        {},
+      ).map((row) => String(row.namespace))
+    );
+  }
+
   close(): Promise<void> {
     return this.#settle(() => {
       if (this.#db.isOpen) this.#db.close();

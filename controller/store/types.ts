@@ -230,6 +230,9 @@ export interface Store {
   listAccessPolicies(namespace: string): Promise<AccessPolicyRecord[]>;
   deleteAccessPolicy(namespace: string, name: string): Promise<void>;
 
+  /** Every namespace that holds a client, exporter or lease. */
+  listNamespaces(): Promise<string[]>;
+
   /** Releases the store's resources (closes the database). */
   close(): Promise<void>;
 }

@@ -1,0 +1,108 @@
+// The embedded controller as one process: state in SQLite and token keys under a data folder,
+// the controller services on one address and the router on another (upstream's 8082 and 8083).
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { formatAddress, type GrpcServer, serve, type ServerTlsOptions } from "../transport/mod.ts";
+import { Router } from "../router/mod.ts";
+import { Controller } from "./controller.ts";
+import { SqliteStore } from "./store/mod.ts";
+import { TokenIssuer } from "./tokens.ts";
+
+/** Upstream's default ports. */
+export const CONTROLLER_PORT = 8082;
+export const ROUTER_PORT = 8083;
+
+/** How to run the controller. */
+export interface ControllerServerOptions {
+  /** Holds state.db and keys.json (created, mode 0700). */
+  dataDir: string;
+  /** `host:port` of the controller services. */
+  listen: string;
+  /** `host:port` of the router. */
+  routerListen: string;
+  /** The router address given to clients and exporters (default: the bound router address). */
+  routerEndpoint?: string;
+  /** TLS for both listeners; plaintext when absent. */
+  tls?: ServerTlsOptions;
+  /** The `iss` of identity tokens. */
+  issuer?: string;
+}
+
+/** A running controller. */
+export interface ControllerServer {
+  readonly controller: Controller;
+  readonly router: Router;
+  readonly server: GrpcServer;
+  readonly routerServer: GrpcServer;
+  close(): Promise<void>;
+}
+
+/** Paths inside a data folder. */
+export function dataPaths(dataDir: string) {
+  return { db: join(dataDir, "state.db"), keys: join(dataDir, "keys.json") };
+}
+
+/**
+ * Opens the state and keys in `dataDir` and serves. Leases and their timers pick up where a
+ * previous run left them.
+ */
+export async function startControllerServer(
+  options: ControllerServerOptions,
+): Promise<ControllerServer> {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const paths = dataPaths(options.dataDir);
+  const store = SqliteStore.open(paths.db);
+  const issuer = await TokenIssuer.loadOrCreate(paths.keys, { issuer: options.issuer });
+  const router = new Router({
+    verify: async (token) => {
+      const claims = await issuer.verifyRouterToken(token);
+      return {
+        streamId: claims.streamId,
+        namespace: claims.namespace ?? "",
+        lease: claims.lease ?? "",
+        expiresAt: claims.expiresAt,
+      };
+    },
+  });
+  let routerServer: GrpcServer | undefined;
+  let server: GrpcServer | undefined;
+  try {
+    routerServer = await serve({
+      address: options.routerListen,
+      routes: () => {},
+      byteStream: router.handle,
+      tls: options.tls,
+      maxMessageBytes: 64 * 1024 * 1024,
+    });
+    const controller = new Controller({
+      store,
+      issuer,
+      // A plaintext router says so with its scheme, for clients that default to TLS.
+      routerEndpoint: options.routerEndpoint ??
+        `${options.tls ? "" : "http://"}${formatAddress(routerServer.address)}`,
+      onLeaseEnded: (lease) => router.cutLease(lease.namespace, lease.name),
+    });
+    server = await serve({
+      address: options.listen,
+      routes: controller.routes,
+      tls: options.tls,
+      keepalive: { intervalMs: 20_000, timeoutMs: 20_000 },
+    });
+    await controller.reconcileAll(await store.listNamespaces());
+    const started = { controller, router, server, routerServer };
+    return {
+      ...started,
+      async close() {
+        controller.close();
+        await Promise.all([started.server.close(), started.routerServer.close()]);
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await server?.close();
+    await routerServer?.close();
+    await store.close();
+    throw err;
+  }
+}

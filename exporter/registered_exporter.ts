@@ -1,0 +1,277 @@
+// An exporter registered with a controller (`jmp-exporter run NAME`): serves its drivers on a
+// private Unix socket, registers, follows its Status stream, and while leased answers each
+// Listen message by connecting the router to that socket. It reconnects with capped, jittered
+// backoff whenever the controller is away, and keeps a lease's connections across such gaps.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import type { ExporterConfig } from "../config/mod.ts";
+import { ControllerService, ExporterStatus } from "../proto/mod.ts";
+import {
+  type Channel,
+  endpointChannel,
+  openByteStream,
+  pipeDuplex,
+  serve,
+} from "../transport/mod.ts";
+import { NAME_LABEL } from "../drivers/framework/mod.ts";
+import { buildDriverTree } from "./driver_tree.ts";
+import { type LogEntry, LogHub } from "./log_hub.ts";
+import { Session } from "./session.ts";
+import { VERSION } from "../config/version.ts";
+
+/** Options of a registered exporter. */
+export interface RegisteredExporterOptions {
+  /** Stops the exporter (it reports itself offline and unregisters). */
+  signal: AbortSignal;
+  onLog?: (entry: LogEntry) => void;
+  /** Told about connection state changes, for the log. */
+  onState?: (message: string) => void;
+  /** First and largest wait between reconnection attempts (default 0.5 s and 30 s). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** Upstream's metadata for exporter calls to the controller. */
+function credentials(config: ExporterConfig): Record<string, string> {
+  return {
+    authorization: `Bearer ${config.token}`,
+    "jumpstarter-kind": "Exporter",
+    "jumpstarter-namespace": config.metadata.namespace ?? "default",
+    "jumpstarter-name": config.metadata.name,
+    "x-jumpstarter-version": VERSION,
+  };
+}
+
+/** The next wait of a capped exponential backoff with full jitter. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/**
+ * Runs until `options.signal` aborts. Fails at once (before any retry) only for what retrying
+ * cannot fix: a config without endpoint or token, drivers that do not build.
+ */
+export async function runRegisteredExporter(
+  config: ExporterConfig,
+  options: RegisteredExporterOptions,
+): Promise<void> {
+  if (!config.endpoint) throw new Error(`${config.file}: endpoint: needed to register`);
+  if (!config.token) throw new Error(`${config.file}: token: needed to register`);
+  const logs = new LogHub(options.onLog);
+  const tree = await buildDriverTree(config, logs);
+  const session = new Session(tree, logs, {
+    labels: { [NAME_LABEL]: config.metadata.name },
+    motd: config.motd,
+    status: ExporterStatus.AVAILABLE,
+  });
+  const dir = mkdtempSync(join(tmpdir(), "jmp-exporter-"));
+  const socket = join(dir, "session.sock");
+  const server = await serve({
+    address: `unix:${socket}`,
+    routes: session.routes,
+    byteStream: session.byteStream,
+    maxMessageBytes: 64 * 1024 * 1024,
+    socketMode: 0o600,
+  });
+  const channel = endpointChannel(config.endpoint, config.tls);
+  const link = new ControllerLink(config, session, socket, channel, options);
+  try {
+    await link.run();
+  } finally {
+    await link.shutdown();
+    channel.close();
+    await server.close({ graceMs: 500 });
+    await tree.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// One exporter's conversation with its controller.
+class ControllerLink {
+  readonly #config: ExporterConfig;
+  readonly #session: Session;
+  readonly #socket: string;
+  readonly #channel: Channel;
+  readonly #options: RegisteredExporterOptions;
+  readonly #client;
+  readonly #headers: Record<string, string>;
+  /** The lease being served, with what ends its Listen stream and its tunnels. */
+  #lease: { name: string; stop: AbortController } | undefined;
+
+  constructor(
+    config: ExporterConfig,
+    session: Session,
+    socket: string,
+    channel: Channel,
+    options: RegisteredExporterOptions,
+  ) {
+    this.#config = config;
+    this.#session = session;
+    this.#socket = socket;
+    this.#channel = channel;
+    this.#options = options;
+    this.#client = createClient(ControllerService, channel.transport);
+    this.#headers = credentials(config);
+  }
+
+  async run(): Promise<void> {
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    const signal = this.#options.signal;
+    for (let attempt = 0; !signal.aborted;) {
+      try {
+        await this.#register();
+        attempt = 0;
+        await this.#follow();
+      } catch (err) {
+        if (signal.aborted) break;
+        if (isPermanent(err)) {
+          throw new Error(`the controller refused this exporter: ${message(err)}`);
+        }
+        const wait = backoffDelay(attempt++, initialMs, maxMs);
+        this.#state(
+          `controller unreachable (${message(err)}); retrying in ${(wait / 1000).toFixed(1)} s`,
+        );
+        await sleep(wait, signal);
+      }
+    }
+  }
+
+  /** Reports the exporter offline and unregisters; best effort, the controller may be gone. */
+  async shutdown(): Promise<void> {
+    this.#endLease();
+    const opts = { headers: this.#headers, timeoutMs: 2000 };
+    await this.#client.reportStatus(
+      { status: ExporterStatus.OFFLINE, message: "Exporter shutting down" },
+      opts,
+    ).catch(() => {});
+    await this.#client.unregister({ reason: "Exporter shutdown" }, opts).catch(() => {});
+  }
+
+  async #register(): Promise<void> {
+    const opts = { headers: this.#headers, signal: this.#options.signal };
+    await this.#client.register({
+      labels: { [NAME_LABEL]: this.#config.metadata.name },
+      reports: this.#session.tree.reports(),
+    }, opts);
+    await this.#reportStatus();
+    this.#state("registered with the controller");
+  }
+
+  #reportStatus(): Promise<unknown> {
+    return this.#client.reportStatus({
+      status: this.#session.status,
+      message: this.#lease ? "Ready for commands" : "Available for new lease",
+    }, { headers: this.#headers, signal: this.#options.signal });
+  }
+
+  // Follows the Status stream until it ends; an end is an error, so that run() reconnects.
+  async #follow(): Promise<void> {
+    const stream = this.#client.status({}, {
+      headers: this.#headers,
+      signal: this.#options.signal,
+    });
+    for await (const status of stream) {
+      if (status.leased && status.leaseName && status.leaseName !== this.#lease?.name) {
+        this.#endLease();
+        this.#startLease(status.leaseName, status.clientName ?? "");
+        await this.#reportStatus();
+      } else if (!status.leased && this.#lease) {
+        this.#endLease();
+        await this.#reportStatus();
+      }
+    }
+    throw new Error("the controller ended the status stream");
+  }
+
+  #startLease(name: string, client: string): void {
+    const stop = new AbortController();
+    this.#lease = { name, stop };
+    this.#session.setStatus(ExporterStatus.LEASE_READY, `leased to ${client}`);
+    this.#state(`lease ${name} begins (client ${client})`);
+    this.#listen(name, stop.signal).catch(() => {});
+  }
+
+  #endLease(): void {
+    if (!this.#lease) return;
+    this.#state(`lease ${this.#lease.name} ends`);
+    this.#lease.stop.abort();
+    this.#lease = undefined;
+    this.#session.setStatus(ExporterStatus.AVAILABLE, "Available for new lease");
+  }
+
+  // Keeps the lease's Listen stream open (reopening it after a controller gap) and connects
+  // the router for each message.
+  async #listen(lease: string, signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; !signal.aborted;) {
+      try {
+        const stream = this.#client.listen({ leaseName: lease }, {
+          headers: this.#headers,
+          signal,
+        });
+        for await (const dial of stream) {
+          attempt = 0;
+          this.#tunnel(dial.routerEndpoint, dial.routerToken, signal).catch((err) =>
+            this.#state(`a connection of lease ${lease} failed: ${message(err)}`)
+          );
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof ConnectError && err.code === Code.FailedPrecondition) return;
+      }
+      await sleep(backoffDelay(attempt++, 200, 5000), signal);
+    }
+  }
+
+  // One client connection: the router stream on one side, the session socket on the other.
+  async #tunnel(endpoint: string, token: string, signal: AbortSignal): Promise<void> {
+    const router = endpointChannel(endpoint, this.#config.tls);
+    try {
+      const call = await openByteStream(router, {
+        metadata: { authorization: `Bearer ${token}` },
+        signal,
+      });
+      const local = net.connect(this.#socket);
+      await new Promise<void>((resolve, reject) => {
+        local.once("connect", resolve).once("error", reject);
+      });
+      await pipeDuplex(call.stream, local, { signal });
+      await call.done.catch(() => {});
+    } finally {
+      router.close();
+    }
+  }
+
+  #state(message: string): void {
+    this.#options.onState?.(message);
+  }
+}
+
+// Errors no retry can fix: the controller does not know or accept this exporter.
+function isPermanent(err: unknown): boolean {
+  return err instanceof ConnectError &&
+    [Code.Unauthenticated, Code.PermissionDenied, Code.InvalidArgument].includes(err.code);
+}
+
+function message(err: unknown): string {
+  return err instanceof ConnectError
+    ? err.rawMessage
+    : err instanceof Error
+    ? err.message
+    : String(err);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
