@@ -8,7 +8,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import type { ExporterConfig } from "../config/mod.ts";
+import { ConfigError, type ExporterConfig } from "../config/mod.ts";
 import { ControllerService, ExporterStatus } from "../proto/mod.ts";
 import {
   type Channel,
@@ -59,8 +59,11 @@ export async function runRegisteredExporter(
   config: ExporterConfig,
   options: RegisteredExporterOptions,
 ): Promise<void> {
-  if (!config.endpoint) throw new Error(`${config.file}: endpoint: needed to register`);
-  if (!config.token) throw new Error(`${config.file}: token: needed to register`);
+  for (const field of ["endpoint", "token"] as const) {
+    if (!config[field]) {
+      throw new ConfigError(config.file, field, "needed to register with a controller");
+    }
+  }
   const logs = new LogHub(options.onLog);
   const tree = await buildDriverTree(config, logs);
   const session = new Session(tree, logs, {

@@ -191,30 +191,23 @@ Deno.test(
       );
       await running.stop();
     }
-    // A config with a controller endpoint is served locally for now, and says so.
+    // A config with a controller endpoint registers with it, and keeps trying while it is away.
     writeFileSync(
       file,
-      readFileSync(file, "utf8").replace("metadata:", "endpoint: ctl:8082\nmetadata:"),
+      readFileSync(file, "utf8").replace(
+        "metadata:",
+        "endpoint: http://127.0.0.1:1\ntoken: t0k3n\nmetadata:",
+      ),
     );
     const running = await startUntil(
-      [
-        process.execPath,
-        "run",
-        "-A",
-        join(ROOT, "cli/jmp.ts"),
-        "exporter",
-        "run",
-        "demo",
-        "--listen",
-        `unix:${join(dir, "r.sock")}`,
-      ],
+      [process.execPath, "run", "-A", join(ROOT, "cli/jmp.ts"), "exporter", "run", "demo"],
       { ...BASE_ENV, JMP_SYSTEM_CONFIG_DIR: join(dir, "etc"), HOME: dir },
       "stderr",
-      "\n",
+      "retrying in",
     );
     assert.match(
       running.output,
-      /^note: registering with the controller at ctl:8082 is not supported yet; serving locally/,
+      /controller unreachable \(cannot reach 127\.0\.0\.1:1: .*\); retrying in/,
     );
     await running.stop();
   }),

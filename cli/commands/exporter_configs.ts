@@ -7,7 +7,9 @@ import process from "node:process";
 import { stringify } from "yaml";
 import {
   applyExporterEnv,
+  ConfigError,
   EXPORTER_API_VERSION,
+  type ExporterConfig,
   findExporterConfig,
   loadExporterConfig,
   PRIVATE_FILE_MODE,
@@ -20,7 +22,9 @@ import { CliError, type Command, type Context, parseCommandArgs, usageError } fr
 import { listFormat, renderProvenance, renderRows } from "../output_format.ts";
 import { endpointAndToken } from "../prompt.ts";
 import { aliasArg, configStep, nameOnly } from "../config_args.ts";
-import { serveUntilStopped } from "./exporter_serve.ts";
+import { runRegisteredExporter } from "../../exporter/mod.ts";
+import { TransportError } from "../../transport/mod.ts";
+import { logPrinter, serveUntilStopped } from "./exporter_serve.ts";
 
 /** `create NAME [--endpoint E] [--token T] [--namespace NS] [--user] [--force]`. */
 export const exporterCreateCommand: Command = {
@@ -164,13 +168,13 @@ export const exporterShowCommand: Command = {
 /** `run NAME | -c PATH [--listen ADDRESS]`. */
 export const exporterRunCommand: Command = {
   name: "run",
-  summary: "Run an exporter from its config",
+  summary: "Run an exporter: registered with its controller, or served locally without one",
   usage: "(NAME | -c PATH) [--listen ADDRESS] [--log-level LEVEL]",
   options: [
     { flags: "-c, --config PATH", summary: "an exporter config file instead of a NAME" },
     {
       flags: "-l, --listen ADDRESS",
-      summary: "where to serve until controllers are supported (default unix:$TMPDIR/NAME.sock)",
+      summary: "a config without endpoint: where to serve (default unix:$TMPDIR/NAME.sock)",
     },
     { flags: "    --log-level LEVEL", summary: "debug, info (default), warning or error" },
   ],
@@ -188,18 +192,38 @@ export const exporterRunCommand: Command = {
     const file = await chosenFile(values.config, positionals, ctx);
     process.stdout.write(`Using exporter config '${file}'\n`);
     const { config } = applyExporterEnv(await configStep(() => loadExporterConfig(file)));
+    if (config.endpoint) {
+      if (values.listen) {
+        throw usageError("--listen is for configs without an endpoint (local serving)", ctx);
+      }
+      return await runRegistered(config, values["log-level"]);
+    }
     const address = values.listen ??
       `unix:${join(process.env.TMPDIR || "/tmp", `${config.metadata.name}.sock`)}`;
-    await serveUntilStopped(config, {
-      address,
-      logLevel: values["log-level"],
-      onReady: () => {
-        if (!config.endpoint) return;
-        process.stderr.write(
-          `note: registering with the controller at ${config.endpoint} is not supported yet; ` +
-            `serving locally on ${address} (jmp shell / j can use it via JUMPSTARTER_HOST)\n`,
-        );
-      },
-    });
+    await serveUntilStopped(config, { address, logLevel: values["log-level"] });
   },
 };
+
+// Registered mode: until SIGINT/SIGTERM, reconnecting whenever the controller is away.
+async function runRegistered(config: ExporterConfig, logLevel: string): Promise<number> {
+  const stop = new AbortController();
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => stop.abort());
+  }
+  const log = logPrinter(logLevel);
+  try {
+    await runRegisteredExporter(config, {
+      signal: stop.signal,
+      onLog: log,
+      onState: (message) =>
+        log({ uuid: "", severity: "INFO", message, source: 0, timestamp: new Date() }),
+    });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TransportError) {
+      throw new CliError(err.message);
+    }
+    throw err;
+  }
+  // A pending read on a tty (a serial console) cannot be cancelled: end here.
+  process.exit(0);
+}
