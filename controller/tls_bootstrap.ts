@@ -145,7 +145,9 @@ function sanName(host: string): SanName {
   if (isIP(bare) !== 0) return { type: "ip", value: normalizeIp(bare) };
   const name = bare.toLowerCase().replace(/\.$/, "");
   if (DNS_NAME.test(name)) return { type: "dns", value: name };
-  throw new Error(`controller TLS: host ${JSON.stringify(host)} is neither an IP address nor a name`);
+  throw new Error(
+    `controller TLS: host ${JSON.stringify(host)} is neither an IP address nor a name`,
+  );
 }
 
 // One spelling per address, so that "::1" asked for matches "0:0:0:0:0:0:0:1" read back from a
@@ -295,7 +297,10 @@ async function createCa(now: Date): Promise<KeyedCert> {
     extensions: [
       // Path length 0: this CA signs server certificates only, never another CA.
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
