@@ -2,6 +2,7 @@
 import process from "node:process";
 import { basename } from "node:path";
 import { type Group, processIo, runProgram } from "./command.ts";
+import { createGroup, deleteGroup, getGroup, updateGroup } from "./commands/leases.ts";
 import {
   clientGroup,
   configGroup,
@@ -19,6 +20,10 @@ export const jmp: Group = {
   summary: "Jumpstarter client: lease and drive remote or local hardware",
   commands: [
     shellCommand,
+    createGroup,
+    getGroup,
+    updateGroup,
+    deleteGroup,
     configGroup,
     clientGroup,
     exporterGroup,

@@ -22,6 +22,19 @@ export interface LocalSession {
   stop(): Promise<void>;
 }
 
+/** Writes `dir/bin/j`, a script that runs this program's `j`; returns the bin folder. */
+export function writeJCommand(dir: string): string {
+  const binDir = join(dir, "bin");
+  mkdirSync(binDir, { recursive: true });
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  writeFileSync(
+    join(binDir, "j"),
+    `#!/bin/sh\nexec ${[...selfCommand(), "j"].map(quote).join(" ")} "$@"\n`,
+    { mode: 0o755 },
+  );
+  return binDir;
+}
+
 // Lines of the exporter's stderr kept to explain a failure.
 const KEPT_LINES = 20;
 
@@ -41,19 +54,8 @@ export async function startLocalSession(
   const dir = mkdtempSync(join(tmpdir(), "jmp-shell-"));
   chmodSync(dir, 0o700);
   const socket = join(dir, "exporter.sock");
-  const binDir = join(dir, "bin");
-  mkdirSync(binDir);
-  const self = selfCommand();
-  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-  writeFileSync(
-    join(binDir, "j"),
-    `#!/bin/sh\nexec ${[...self, "j"].map(quote).join(" ")} "$@"\n`,
-    {
-      mode: 0o755,
-    },
-  );
-
-  const [cmd, ...args] = self;
+  const binDir = writeJCommand(dir);
+  const [cmd, ...args] = selfCommand();
   const child: ChildProcess = spawn(cmd, [
     ...args,
     "exporter",

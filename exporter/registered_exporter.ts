@@ -80,7 +80,7 @@ export async function runRegisteredExporter(
     maxMessageBytes: 64 * 1024 * 1024,
     socketMode: 0o600,
   });
-  const channel = endpointChannel(config.endpoint, config.tls);
+  const channel = endpointChannel(config.endpoint!, config.tls);
   const link = new ControllerLink(config, session, socket, channel, options);
   try {
     await link.run();

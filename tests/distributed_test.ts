@@ -2,9 +2,17 @@
 // by label and reaching their drivers through the router.
 
 import { strict as assert } from "node:assert";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectExporter, ControllerConnection } from "../client/mod.ts";
+import { parseClientConfig } from "../config/mod.ts";
 import type { PowerClient } from "../drivers/power/client.ts";
 import { withLab } from "./fixtures/lab.ts";
+import { runToEnd } from "./fixtures/processes_io.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 Deno.test("a client leases an exporter by label and drives it through the router", async () => {
   await withLab(async (lab) => {
@@ -24,5 +32,92 @@ Deno.test("a client leases an exporter by label and drives it through the router
     await alice.releaseLease(lease.name);
     const ended = await alice.getLease(lease.name);
     assert.equal(ended.state, "Released");
+  });
+});
+
+Deno.test("waiting clients get a busy exporter in the order they asked", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter("only", { board: "rpi4" });
+    const [a, b, c] = await Promise.all(
+      ["a", "b", "c"].map(async (n) => new ControllerConnection(await lab.client(n))),
+    );
+    try {
+      const first = await a.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+      assert.equal(first.state, "Ready");
+      const second = await b.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+      const third = await c.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+      assert.equal(second.state, "Pending");
+      assert.match(second.message, /waiting for an exporter matching board=rpi4: all 1 in use$/);
+      assert.match((await c.getLease(third.name)).message, /1 lease ahead in the queue/);
+      await a.releaseLease(first.name);
+      assert.equal((await b.waitForLease(second.name, { timeoutMs: 10_000 })).exporter, "only");
+      assert.equal((await c.getLease(third.name)).state, "Pending");
+      await b.releaseLease(second.name);
+      assert.equal((await c.waitForLease(third.name, { timeoutMs: 10_000 })).exporter, "only");
+    } finally {
+      for (const client of [a, b, c]) client[Symbol.dispose]();
+    }
+  });
+});
+
+Deno.test("an expired lease cuts the client's open byte stream", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter("bench", { board: "rpi4" });
+    using alice = new ControllerConnection(await lab.client("alice"));
+    const asked = await alice.createLease({ selector: "board=rpi4", durationMs: 1500 });
+    const lease = await alice.waitForLease(asked.name, { timeoutMs: 10_000 });
+    await using tunnel = await alice.openTunnel(lease.name);
+    await using exporter = await connectExporter(`unix:${tunnel.socket}`);
+    const call = await exporter.root.child("echo").openStream("connect");
+    await call.stream.send(new TextEncoder().encode("ping"));
+    const reader = call.stream[Symbol.asyncIterator]();
+    assert.equal(new TextDecoder().decode((await reader.next()).value), "ping");
+    const started = Date.now();
+    // The stream stays open until the lease ends, then it is cut (not ended cleanly).
+    const outcome = await (async () => {
+      try {
+        while (!(await reader.next()).done);
+        await call.done;
+        return "ended cleanly";
+      } catch (err) {
+        return err;
+      }
+    })();
+    assert.ok(outcome instanceof Error, `the stream ${outcome}`);
+    assert.ok(Date.now() - started < 6000, "cut within seconds of the expiry");
+    assert.equal((await alice.getLease(lease.name)).state, "Expired");
+  });
+});
+
+Deno.test("a wrong token is refused with UNAUTHENTICATED and a clear reason", async () => {
+  await withLab(async (lab) => {
+    const config = await lab.client("mallory");
+    const forged = { ...config, token: `${config.token!.slice(0, -4)}AAAA` };
+    using connection = new ControllerConnection(forged);
+    const err = await connection.listLeases().catch((e) => e);
+    assert.ok(err instanceof ConnectError);
+    assert.equal(err.code, Code.Unauthenticated);
+    assert.match(err.rawMessage, /^token refused: /);
+  });
+});
+
+Deno.test("jmp shell -l leases an exporter, runs j in it and releases the lease", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter("bench-1", { board: "rpi4" });
+    const config = await lab.client("alice");
+    const run = await runToEnd([
+      process.execPath,
+      ...["run", "-A", join(ROOT, "cli/jmp.ts"), "shell", "--client-config", config.file!],
+      ...["-l", "board=rpi4", "--", "sh", "-c", 'j power on && echo "on $JMP_EXPORTER"'],
+    ], process.env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "power on\non bench-1\n");
+    assert.match(run.stderr, /^jmp shell: lease \S+ on exporter bench-1\n/);
+    using alice = new ControllerConnection(parseClientConfig(
+      `endpoint: "${lab.endpoint}"\ntoken: ${config.token}\nmetadata: {namespace: lab, name: alice}\n`,
+      config.file!,
+    ));
+    const leases = await alice.listLeases({ all: true });
+    assert.deepEqual(leases.map((l) => l.state), ["Released"]);
   });
 });

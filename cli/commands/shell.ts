@@ -5,20 +5,40 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { basename } from "node:path";
 import process from "node:process";
-import { ALLOW_ENV, HOST_ENV } from "../../client/mod.ts";
-import { CliError, type Command, parseCommandArgs, usageError } from "../command.ts";
-import { startLocalSession } from "../local_session.ts";
+import { ALLOW_ENV, type ControllerConnection, HOST_ENV } from "../../client/mod.ts";
+import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
+import { startLocalSession, writeJCommand } from "../local_session.ts";
 import { loadChosenConfig } from "./exporter_serve.ts";
+import {
+  CLIENT_OPTION_DOCS,
+  CLIENT_OPTIONS,
+  clientConnection,
+  controllerStep,
+  durationOption,
+} from "./leases.ts";
 
-/** `jmp shell (--exporter-config FILE | --exporter NAME) [--exporter-logs] [-- COMMAND...]`. */
+/**
+ * `jmp shell (--exporter-config FILE | --exporter NAME | -l SEL | -n EXPORTER | --lease NAME)
+ * [-- COMMAND...]`.
+ */
 export const shellCommand: Command = {
   name: "shell",
   summary: "Open a shell (or run a command) with an exporter's drivers at hand (`j ...`)",
-  usage: "(--exporter-config FILE | --exporter NAME) [--exporter-logs] [-- COMMAND [ARG...]]",
+  usage: "(-l SELECTOR | -n EXPORTER | --lease NAME | --exporter-config FILE | --exporter NAME) " +
+    "[--duration D] [-- COMMAND [ARG...]]",
   options: [
+    { flags: "-l, --selector SEL", summary: "lease an exporter with these labels (board=rpi4)" },
+    { flags: "-n, --name EXPORTER", summary: "lease this exporter" },
+    { flags: "    --lease NAME", summary: "use an existing lease (kept when the shell ends)" },
+    { flags: "    --duration D", summary: "length of a new lease (default 30m)" },
+    {
+      flags: "    --acquisition-timeout D",
+      summary: "how long to wait for a free exporter (default: the client config's, 2h)",
+    },
+    ...CLIENT_OPTION_DOCS,
     { flags: "    --exporter-config FILE", summary: "local mode: serve this exporter config" },
     { flags: "    --exporter NAME", summary: "local mode: the exporter config called NAME" },
-    { flags: "    --exporter-logs", summary: "show the exporter's log lines" },
+    { flags: "    --exporter-logs", summary: "local mode: show the exporter's log lines" },
   ],
   async run(args, ctx) {
     const end = args.indexOf("--");
@@ -29,46 +49,172 @@ export const shellCommand: Command = {
         "exporter-config": { type: "string" },
         exporter: { type: "string" },
         "exporter-logs": { type: "boolean", default: false },
+        selector: { type: "string", short: "l" },
+        name: { type: "string", short: "n" },
+        lease: { type: "string" },
+        duration: { type: "string", default: "30m" },
+        "acquisition-timeout": { type: "string" },
+        ...CLIENT_OPTIONS,
       },
       allowPositionals: false,
       strict: true,
     }, ctx);
-    if (values["exporter-config"] === undefined && values.exporter === undefined) {
+    const local = values["exporter-config"] !== undefined || values.exporter !== undefined;
+    const leased = values.selector !== undefined || values.name !== undefined ||
+      values.lease !== undefined;
+    if (local === leased) {
       throw usageError(
-        "give --exporter-config FILE or --exporter NAME (leases through a controller are not available yet)",
+        local
+          ? "local mode (--exporter-config, --exporter) and leases (-l, -n, --lease) do not mix"
+          : "give -l SELECTOR, -n EXPORTER or --lease NAME (or --exporter-config FILE locally)",
         ctx,
       );
     }
-    // Validated here as well, so that a broken config fails before anything is spawned.
-    const config = await loadChosenConfig(values, ctx);
-    // Signals are watched from the start: one that comes while the exporter starts still ends
-    // the session cleanly.
-    const signals = new SignalRelay();
-    try {
-      const session = await startLocalSession(config.file, { showLogs: values["exporter-logs"] });
-      try {
-        if (signals.received) return signals.exitCode;
-        return await runInSession(
-          command,
-          {
-            ...process.env,
-            [HOST_ENV]: session.socket,
-            // Local mode trusts the config it was given, as upstream does.
-            [ALLOW_ENV]: "UNSAFE",
-            JMP_EXPORTER: config.metadata.name,
-            PATH: `${session.binDir}:${process.env.PATH ?? ""}`,
-          },
-          session.exited,
-          signals,
-        );
-      } finally {
-        await session.stop();
-      }
-    } finally {
-      signals.dispose();
-    }
+    return local ? await localShell(values, command, ctx) : await leasedShell(values, command, ctx);
   },
 };
+
+async function localShell(
+  values: { "exporter-config"?: string; exporter?: string; "exporter-logs": boolean },
+  command: string[],
+  ctx: Context,
+): Promise<number> {
+  // Validated here as well, so that a broken config fails before anything is spawned.
+  const config = await loadChosenConfig(values, ctx);
+  // Signals are watched from the start: one that comes while the exporter starts still ends
+  // the session cleanly.
+  const signals = new SignalRelay();
+  try {
+    const session = await startLocalSession(config.file, { showLogs: values["exporter-logs"] });
+    try {
+      if (signals.received) return signals.exitCode;
+      return await runInSession(
+        command,
+        {
+          ...process.env,
+          [HOST_ENV]: session.socket,
+          // Local mode trusts the config it was given, as upstream does.
+          [ALLOW_ENV]: "UNSAFE",
+          JMP_EXPORTER: config.metadata.name,
+          PATH: `${session.binDir}:${process.env.PATH ?? ""}`,
+        },
+        signals,
+        session.exited.then((exit) =>
+          `the exporter stopped (${exit.code ?? exit.signal})${
+            exit.stderr ? `:\n${exit.stderr}` : ""
+          }`
+        ),
+      );
+    } finally {
+      await session.stop();
+    }
+  } finally {
+    signals.dispose();
+  }
+}
+
+// A shell on a leased exporter: the lease is made (or taken), waited for with its queue
+// position shown, reached through a local socket, and released at the end if made here.
+async function leasedShell(
+  values: {
+    selector?: string;
+    name?: string;
+    lease?: string;
+    duration: string;
+    "acquisition-timeout"?: string;
+    client?: string;
+    "client-config"?: string;
+  },
+  command: string[],
+  ctx: Context,
+): Promise<number> {
+  const durationMs = durationOption(values.duration, "--duration");
+  using connection = await clientConnection(values);
+  const timeoutMs = values["acquisition-timeout"]
+    ? durationOption(values["acquisition-timeout"], "--acquisition-timeout")
+    : connection.config.leases.acquisitionTimeout * 1000;
+  const signals = new SignalRelay();
+  const stopWaiting = new AbortController();
+  signals.onReceived = () => stopWaiting.abort();
+  let created: string | undefined;
+  try {
+    let name = values.lease;
+    if (!name) {
+      const asked = await controllerStep(() =>
+        connection.createLease({ selector: values.selector, exporterName: values.name, durationMs })
+      );
+      name = created = asked.name;
+    }
+    const lease = await controllerStep(() =>
+      connection.waitForLease(name!, {
+        timeoutMs,
+        signal: stopWaiting.signal,
+        onWait: (message) => ctx.io.stderr(`jmp shell: waiting for lease ${name}: ${message}\n`),
+      })
+    );
+    if (signals.received) return signals.exitCode;
+    await using tunnel = await connection.openTunnel(lease.name);
+    const binDir = writeJCommand(tunnel.socket.replace(/\/[^/]*$/, ""));
+    const allow = connection.config.drivers;
+    ctx.io.stderr(`jmp shell: lease ${lease.name} on exporter ${lease.exporter}\n`);
+    const leaseEnded = watchLease(connection, lease.name);
+    try {
+      return await runInSession(
+        command,
+        {
+          ...process.env,
+          [HOST_ENV]: tunnel.socket,
+          [ALLOW_ENV]: allow.unsafe ? "UNSAFE" : allow.allow.join(","),
+          JMP_EXPORTER: lease.exporter,
+          JMP_LEASE: lease.name,
+          PATH: `${binDir}:${process.env.PATH ?? ""}`,
+        },
+        signals,
+        leaseEnded.promise,
+      );
+    } finally {
+      leaseEnded.stop();
+    }
+  } finally {
+    signals.dispose();
+    if (created) {
+      await connection.releaseLease(created).catch((err) => {
+        // Already ended (expired) is fine; anything else the user should know about.
+        if (!/already ended/.test(String(err?.message))) {
+          ctx.io.stderr(`jmp shell: could not release lease ${created}: ${err?.message ?? err}\n`);
+        }
+      });
+    }
+  }
+}
+
+// Resolves with a message when the lease ends (expired, released elsewhere) during the shell.
+function watchLease(connection: ControllerConnection, name: string) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const promise = new Promise<string>((resolve) => {
+    const check = async () => {
+      if (stopped) return;
+      const lease = await connection.getLease(name).catch(() => undefined);
+      if (stopped) return;
+      if (lease && lease.state !== "Ready") {
+        resolve(
+          `lease ${name} has ended (${lease.state}${lease.message ? `: ${lease.message}` : ""})`,
+        );
+        return;
+      }
+      timer = setTimeout(check, 2000);
+    };
+    timer = setTimeout(check, 2000);
+  });
+  return {
+    promise,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
 
 // Passes SIGTERM and SIGHUP on to the command once it runs, and remembers one that came
 // before. SIGINT is only swallowed: the terminal delivers Ctrl-C to the command itself, and this
@@ -81,14 +227,20 @@ class SignalRelay {
   constructor() {
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
       const handler = () => {
-        if (signal === "SIGINT") return;
+        // Ctrl-C while waiting for a lease gives up waiting; once the command runs the terminal
+        // delivers it there.
+        if (signal === "SIGINT" && this.#target) return;
         this.received ??= signal;
+        this.onReceived?.();
         this.#target?.(signal);
       };
       this.#handlers.set(signal, handler);
       process.on(signal, handler);
     }
   }
+
+  /** Told when a signal arrives (to stop waiting for a lease). */
+  onReceived: (() => void) | undefined;
 
   get exitCode(): number {
     return 128 + (this.received ? constants.signals[this.received] : 0);
@@ -105,12 +257,14 @@ class SignalRelay {
   }
 }
 
-// Runs the user's command (or $SHELL) in the foreground; its exit code is ours.
+// Runs the user's command (or $SHELL) in the foreground; its exit code is ours. When `ended`
+// resolves first (the exporter stopped, the lease ended), the user is told why and the command
+// gets SIGHUP, as a terminal that goes away would send.
 async function runInSession(
   command: string[],
   env: Record<string, string | undefined>,
-  exporterExited: Promise<{ code: number | null; signal: string | null; stderr: string }>,
   signals: SignalRelay,
+  ended: Promise<string>,
 ): Promise<number> {
   const shell = process.env.SHELL || "/bin/sh";
   const [cmd, ...args] = command.length ? command : [shell];
@@ -129,13 +283,10 @@ async function runInSession(
   signals.relayTo((signal) => child.kill(signal));
   let finished = false;
   done.finally(() => (finished = true)).catch(() => {});
-  exporterExited.then((exit) => {
+  ended.then((why) => {
     if (finished) return;
-    process.stderr.write(
-      `jmp shell: the exporter stopped (${exit.code ?? exit.signal})${
-        exit.stderr ? `:\n${exit.stderr}` : ""
-      }\n`,
-    );
+    process.stderr.write(`jmp shell: ${why}\n`);
+    child.kill("SIGHUP");
   });
   return await done;
 }
