@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { ConfigError, type ExporterConfig } from "../config/mod.ts";
-import { ControllerService, ExporterStatus } from "../proto/mod.ts";
+import { ControllerService, ExporterStatus, LogSource } from "../proto/mod.ts";
 import {
   type Channel,
   endpointChannel,
@@ -20,6 +20,7 @@ import {
 import { NAME_LABEL } from "../drivers/framework/mod.ts";
 import { buildDriverTree } from "./driver_tree.ts";
 import { type LogEntry, LogHub } from "./log_hub.ts";
+import { LeaseLifecycle } from "./lease_lifecycle.ts";
 import { Session } from "./session.ts";
 import { VERSION } from "../config/version.ts";
 
@@ -32,6 +33,8 @@ export interface RegisteredExporterOptions {
   onState?: (message: string) => void;
   /** First and largest wait between reconnection attempts (default 0.5 s and 30 s). */
   backoff?: { initialMs: number; maxMs: number };
+  /** A folder holding `j`, put first on the hooks' PATH. */
+  binDir?: string;
 }
 
 /** Upstream's metadata for exporter calls to the controller. */
@@ -84,6 +87,7 @@ export async function runRegisteredExporter(
   const link = new ControllerLink(config, session, socket, channel, options);
   try {
     await link.run();
+    if (link.exitReason) throw new Error(link.exitReason);
   } finally {
     await link.shutdown();
     channel.close();
@@ -102,8 +106,12 @@ class ControllerLink {
   readonly #options: RegisteredExporterOptions;
   readonly #client;
   readonly #headers: Record<string, string>;
-  /** The lease being served, with what ends its Listen stream and its tunnels. */
-  #lease: { name: string; stop: AbortController } | undefined;
+  /** The lease whose Listen stream and tunnels run, with what stops them. */
+  #listening: { name: string; stop: AbortController } | undefined;
+  readonly #lifecycle: LeaseLifecycle;
+  /** Set when a hook with `onFailure: exit` failed: why the exporter stops. */
+  exitReason: string | undefined;
+  readonly #stopped = new AbortController();
 
   constructor(
     config: ExporterConfig,
@@ -119,11 +127,37 @@ class ControllerLink {
     this.#options = options;
     this.#client = createClient(ControllerService, channel.transport);
     this.#headers = credentials(config);
+    const root = session.tree.root.uuid;
+    this.#lifecycle = new LeaseLifecycle({
+      hooks: config.hooks,
+      socket,
+      binDir: options.binDir,
+      setStatus: async (status, message) => {
+        session.setStatus(status, message);
+        await this.#client.reportStatus({ status, message }, {
+          headers: this.#headers,
+          timeoutMs: 5000,
+        }).catch(() => {/* told again on the next registration */});
+      },
+      hookLog: (hook) =>
+        session.logs.logFor(
+          root,
+          hook,
+          hook === "beforeLease" ? LogSource.BEFORE_LEASE_HOOK : LogSource.AFTER_LEASE_HOOK,
+        ),
+      releaseLease: async (name) => {
+        await this.#client.releaseLease({ name }, { headers: this.#headers, timeoutMs: 5000 });
+      },
+      exit: (_code, reason) => {
+        this.exitReason = reason;
+        this.#stopped.abort();
+      },
+    });
   }
 
   async run(): Promise<void> {
     const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 500, maxMs: 30_000 };
-    const signal = this.#options.signal;
+    const signal = AbortSignal.any([this.#options.signal, this.#stopped.signal]);
     for (let attempt = 0; !signal.aborted;) {
       try {
         await this.#register();
@@ -145,7 +179,8 @@ class ControllerLink {
 
   /** Reports the exporter offline and unregisters; best effort, the controller may be gone. */
   async shutdown(): Promise<void> {
-    this.#endLease();
+    this.#stopListening();
+    await this.#lifecycle.end();
     const opts = { headers: this.#headers, timeoutMs: 2000 };
     await this.#client.reportStatus(
       { status: ExporterStatus.OFFLINE, message: "Exporter shutting down" },
@@ -167,43 +202,39 @@ class ControllerLink {
   #reportStatus(): Promise<unknown> {
     return this.#client.reportStatus({
       status: this.#session.status,
-      message: this.#lease ? "Ready for commands" : "Available for new lease",
+      message: this.#lifecycle.lease ? "Ready for commands" : "Available for new lease",
     }, { headers: this.#headers, signal: this.#options.signal });
   }
 
-  // Follows the Status stream until it ends; an end is an error, so that run() reconnects.
+  // Follows the Status stream until it ends; an end is an error, so that run() reconnects. A
+  // controller that comes back mid-lease says "leased" for the same lease: nothing restarts.
   async #follow(): Promise<void> {
     const stream = this.#client.status({}, {
       headers: this.#headers,
-      signal: this.#options.signal,
+      signal: AbortSignal.any([this.#options.signal, this.#stopped.signal]),
     });
     for await (const status of stream) {
-      if (status.leased && status.leaseName && status.leaseName !== this.#lease?.name) {
-        this.#endLease();
-        this.#startLease(status.leaseName, status.clientName ?? "");
-        await this.#reportStatus();
-      } else if (!status.leased && this.#lease) {
-        this.#endLease();
-        await this.#reportStatus();
+      if (status.leased && status.leaseName) {
+        if (status.leaseName !== this.#listening?.name) {
+          this.#stopListening();
+          this.#state(`lease ${status.leaseName} begins (client ${status.clientName ?? "?"})`);
+          const stop = new AbortController();
+          this.#listening = { name: status.leaseName, stop };
+          this.#listen(status.leaseName, stop.signal).catch(() => {});
+        }
+        this.#lifecycle.begin(status.leaseName, status.clientName ?? "").catch(() => {});
+      } else if (!status.leased && this.#lifecycle.lease) {
+        this.#state(`lease ${this.#lifecycle.lease} ends`);
+        this.#stopListening();
+        this.#lifecycle.end().catch(() => {});
       }
     }
     throw new Error("the controller ended the status stream");
   }
 
-  #startLease(name: string, client: string): void {
-    const stop = new AbortController();
-    this.#lease = { name, stop };
-    this.#session.setStatus(ExporterStatus.LEASE_READY, `leased to ${client}`);
-    this.#state(`lease ${name} begins (client ${client})`);
-    this.#listen(name, stop.signal).catch(() => {});
-  }
-
-  #endLease(): void {
-    if (!this.#lease) return;
-    this.#state(`lease ${this.#lease.name} ends`);
-    this.#lease.stop.abort();
-    this.#lease = undefined;
-    this.#session.setStatus(ExporterStatus.AVAILABLE, "Available for new lease");
+  #stopListening(): void {
+    this.#listening?.stop.abort();
+    this.#listening = undefined;
   }
 
   // Keeps the lease's Listen stream open (reopening it after a controller gap) and connects
