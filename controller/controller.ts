@@ -34,6 +34,8 @@ import {
 import { matchesSelector, normalizeSelector, parseSelector, SelectorError } from "./selector.ts";
 import type { ExporterRecord, LabelSelector, LeaseRecord, Store } from "./store/mod.ts";
 import type { TokenIssuer } from "./tokens.ts";
+import { VERSION } from "../config/version.ts";
+import { VERSION_HEADER, versionProblem } from "./version_check.ts";
 
 /** Label keys an exporter may set about itself when it registers (upstream's rule). */
 const SELF_LABEL_PREFIX = "jumpstarter.dev/";
@@ -142,8 +144,22 @@ export class Controller {
     for (const box of this.#status.get(key(namespace, exporter)) ?? []) box.put(message);
   }
 
-  #auth(ctx: HandlerContext, kind?: "client" | "exporter"): Promise<Caller> {
-    return authenticate(ctx.requestHeader, this.issuer, this.store, kind);
+  // Authenticates the caller and checks its version: an incompatible exporter is recorded as
+  // refused (so listings say why), and either side gets both versions in the error.
+  async #auth(ctx: HandlerContext, kind?: "client" | "exporter"): Promise<Caller> {
+    ctx.responseHeader.set(VERSION_HEADER, VERSION);
+    const caller = await authenticate(ctx.requestHeader, this.issuer, this.store, kind);
+    const problem = versionProblem(caller.kind, ctx.requestHeader.get(VERSION_HEADER), VERSION);
+    if (problem) {
+      if (caller.kind === "exporter") {
+        await this.store.updateExporter(caller.namespace, caller.name, {
+          status: "Offline",
+          statusMessage: `refused: ${problem}`,
+        });
+      }
+      throw new ConnectError(problem, Code.FailedPrecondition);
+    }
+    return caller;
   }
 
   async #ownLease(caller: Caller, name: string): Promise<LeaseRecord> {

@@ -148,6 +148,8 @@ export function exporterResource(
 }
 
 function offlineMessage(exporter: ExporterRecord, now: number): string {
+  // Refused for a reason (e.g. its version): that says more than when it was last seen.
+  if (exporter.statusMessage.startsWith("refused: ")) return exporter.statusMessage;
   if (exporter.lastSeen === null) return "never connected";
   return `last seen ${Math.round((now - exporter.lastSeen) / 1000)} s ago`;
 }

@@ -5,9 +5,12 @@ import { strict as assert } from "node:assert";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { connectExporter, ControllerConnection } from "../client/mod.ts";
 import { parseClientConfig } from "../config/mod.ts";
+import { VERSION } from "../config/version.ts";
+import { ControllerService } from "../proto/mod.ts";
+import { createChannel } from "../transport/mod.ts";
 import type { PowerClient } from "../drivers/power/client.ts";
 import { withLab } from "./fixtures/lab.ts";
 import { runToEnd } from "./fixtures/processes_io.ts";
@@ -119,5 +122,35 @@ Deno.test("jmp shell -l leases an exporter, runs j in it and releases the lease"
     ));
     const leases = await alice.listLeases({ all: true });
     assert.deepEqual(leases.map((l) => l.state), ["Released"]);
+  });
+});
+
+Deno.test("an exporter of another release series is refused with both versions, and listed so", async () => {
+  await withLab(async (lab) => {
+    const token = await lab.exporterToken("future", { board: "rpi4" });
+    const channel = createChannel(lab.endpoint, { tls: false });
+    try {
+      const controller = createClient(ControllerService, channel.transport);
+      const err = await controller.register({ labels: {}, reports: [] }, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          "jumpstarter-kind": "Exporter",
+          "x-jumpstarter-version": "99.0.0",
+        },
+      }).catch((e) => e);
+      assert.equal(err.code, Code.FailedPrecondition);
+      assert.equal(
+        err.rawMessage,
+        `exporter version 99.0.0 does not work with controller version ${VERSION} ` +
+          `(this controller speaks to ${VERSION.replace(/^0\.(\d+).*/, "0.$1.x")}): ` +
+          "upgrade the controller",
+      );
+    } finally {
+      channel.close();
+    }
+    using alice = new ControllerConnection(await lab.client("alice"));
+    const [listed] = await alice.listExporters();
+    assert.equal(listed.online, false);
+    assert.match(listed.statusMessage, /^refused: exporter version 99\.0\.0 does not work/);
   });
 });
