@@ -23,6 +23,7 @@ import { authenticate, type Caller } from "./auth.ts";
 import { uuidv7 } from "./ids.ts";
 import { type LeaseEvent, LeaseScheduler, plannedEnd } from "./lease_scheduler.ts";
 import { Mailbox } from "./mailbox.ts";
+import { GrantLatency } from "./metrics.ts";
 import {
   exporterResource,
   leaseResource,
@@ -72,6 +73,8 @@ export class Controller {
   readonly store: Store;
   readonly issuer: TokenIssuer;
   readonly scheduler: LeaseScheduler;
+  /** How long granted leases waited, for the metrics. */
+  readonly grantLatency = new GrantLatency();
   readonly #options: ControllerOptions;
   readonly #now: () => number;
   /** Open Status streams per exporter. */
@@ -124,6 +127,9 @@ export class Controller {
     const exporter = lease.status.exporter;
     if (!exporter) return;
     if (event.kind === "granted") {
+      this.grantLatency.observe(
+        Math.max(0, (lease.status.beginTime ?? 0) - lease.createdAt) / 1000,
+      );
       this.#tellExporter(lease.namespace, exporter, lease, true);
     } else if (event.kind === "ended") {
       this.#tellExporter(lease.namespace, exporter, lease, false);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { formatAddress, type GrpcServer, serve, type ServerTlsOptions } from "../transport/mod.ts";
 import { Router } from "../router/mod.ts";
 import { Controller } from "./controller.ts";
+import { type MetricsServer, serveMetrics } from "./metrics.ts";
 import { SqliteStore } from "./store/mod.ts";
 import { TokenIssuer } from "./tokens.ts";
 
@@ -27,6 +28,8 @@ export interface ControllerServerOptions {
   tls?: ServerTlsOptions;
   /** The `iss` of identity tokens. */
   issuer?: string;
+  /** `host:port` of the HTTP listener for /metrics, /healthz and /readyz; none when absent. */
+  metricsListen?: string;
 }
 
 /** A running controller. */
@@ -35,6 +38,7 @@ export interface ControllerServer {
   readonly router: Router;
   readonly server: GrpcServer;
   readonly routerServer: GrpcServer;
+  readonly metrics?: MetricsServer;
   close(): Promise<void>;
 }
 
@@ -67,6 +71,7 @@ export async function startControllerServer(
   });
   let routerServer: GrpcServer | undefined;
   let server: GrpcServer | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     routerServer = await serve({
       address: options.routerListen,
@@ -90,16 +95,29 @@ export async function startControllerServer(
       keepalive: { intervalMs: 20_000, timeoutMs: 20_000 },
     });
     await controller.reconcileAll(await store.listNamespaces());
-    const started = { controller, router, server, routerServer };
+    metrics = options.metricsListen
+      ? await serveMetrics(options.metricsListen, {
+        store,
+        grantLatency: controller.grantLatency,
+        connectedExporters: () => controller.connectedCount,
+        waitingStreams: () => router.waitingCount,
+      })
+      : undefined;
+    const started = { controller, router, server, routerServer, metrics };
     return {
       ...started,
       async close() {
         controller.close();
-        await Promise.all([started.server.close(), started.routerServer.close()]);
+        await Promise.all([
+          started.server.close(),
+          started.routerServer.close(),
+          started.metrics?.close(),
+        ]);
         await store.close();
       },
     };
   } catch (err) {
+    await metrics?.close();
     await server?.close();
     await routerServer?.close();
     await store.close();

@@ -154,3 +154,31 @@ Deno.test("an exporter of another release series is refused with both versions, 
     assert.match(listed.statusMessage, /^refused: exporter version 99\.0\.0 does not work/);
   });
 });
+
+Deno.test("the metrics page counts leases, exporters and grants; probes answer", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter("bench", { board: "rpi4" });
+    using alice = new ControllerConnection(await lab.client("alice"));
+    await alice.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+    await alice.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+    const base = `http://127.0.0.1:${lab.controller.metrics!.port}`;
+    const page = await (await fetch(`${base}/metrics`)).text();
+    for (
+      const line of [
+        'jumpstarter_leases{state="active"} 1',
+        'jumpstarter_leases{state="pending"} 1',
+        "jumpstarter_lease_queue_length 1",
+        "jumpstarter_exporters 1",
+        "jumpstarter_exporters_online 1",
+        "jumpstarter_lease_grant_seconds_count 1",
+      ]
+    ) {
+      assert.ok(page.split("\n").includes(line), `${line} in:\n${page}`);
+    }
+    assert.equal(await (await fetch(`${base}/healthz`)).text(), "ok\n");
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const missing = await fetch(`${base}/nothing`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  });
+});
