@@ -15,6 +15,7 @@ import { type DriverCallRow, measureDriverCalls } from "./driver_calls.ts";
 import { type ForwardRow, measureForwarding } from "./network_forward.ts";
 import { measureSerialEcho, type SerialRow } from "./serial_echo.ts";
 import { measureStorageWrite, type StorageRow } from "./storage_write.ts";
+import { type LeaseRouterRow, measureLeaseRouter } from "./lease_router.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -177,6 +178,7 @@ let driverCalls: DriverCallRow[] = [];
 let forwarding: ForwardRow[] = [];
 let serial: SerialRow | undefined;
 let storage: StorageRow[] = [];
+let leaseRouter: LeaseRouterRow | undefined;
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
@@ -239,6 +241,12 @@ try {
     }
     try {
       serial = await measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) });
+    } catch (err) {
+      failed = true;
+      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
+    }
+    try {
+      leaseRouter = await measureLeaseRouter({ dir, clients: 100, calls: unary, mib });
     } catch (err) {
       failed = true;
       process.stderr.write(` FAILED: ${(err as Error).message}\n`);
@@ -308,6 +316,22 @@ if (serial) {
   );
 }
 
+if (leaseRouter) {
+  const r = leaseRouter;
+  console.log(
+    `leases: an exporter released goes to the next of ${r.waiting_clients} waiting clients in ` +
+      `p50 ${r.handover_p50_ms.toFixed(1)} ms, p99 ${r.handover_p99_ms.toFixed(1)} ms`,
+  );
+  console.log(
+    `through the router (Deno): DriverCall p50 ${r.router_call_p50_ms.toFixed(3)} ms, p99 ${
+      r.router_call_p99_ms.toFixed(3)
+    } ms vs direct ${r.direct_call_p50_ms.toFixed(3)} / ${r.direct_call_p99_ms.toFixed(3)} ms; ` +
+      `byte stream ${r.router_mb_per_s.toFixed(0)} MB/s vs direct ${
+        r.direct_mb_per_s.toFixed(0)
+      } MB/s (${(r.router_mb_per_s / r.direct_mb_per_s).toFixed(2)}x)`,
+  );
+}
+
 const find = (server: PeerName, client: PeerName, transport: string) =>
   rows.find((r) =>
     r.transport === transport &&
@@ -368,6 +392,7 @@ const results = {
   network_forward: forwarding,
   serial_echo: serial ?? null,
   storage_write: storage,
+  lease_router: leaseRouter ?? null,
   ratios,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");

@@ -1,0 +1,197 @@
+// The distributed part of `deno task bench`: an embedded controller (in this process), an
+// exporter registered with it (`jmp-exporter run`, its own process), and clients here. Measures
+// how fast a released exporter goes to the next of 100 waiting clients, and DriverCall round
+// trips and byte-stream throughput through the router next to the same exporter served directly
+// on a Unix socket.
+
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { connectExporter, ControllerConnection } from "../client/mod.ts";
+import { parseClientConfig } from "../config/mod.ts";
+import { startControllerServer } from "../controller/server.ts";
+import type { DriverClient } from "../drivers/framework/mod.ts";
+import { formatAddress } from "../transport/mod.ts";
+import { ROOT, runtimeCommand, startExporter } from "./exporter_peer.ts";
+import { measureLatencies } from "./peer_args.ts";
+
+/** The figures of one run. */
+export interface LeaseRouterRow {
+  waiting_clients: number;
+  handover_p50_ms: number;
+  handover_p99_ms: number;
+  router_call_p50_ms: number;
+  router_call_p99_ms: number;
+  direct_call_p50_ms: number;
+  direct_call_p99_ms: number;
+  router_mb_per_s: number;
+  direct_mb_per_s: number;
+}
+
+const NAMESPACE = "bench";
+const EXPORT = "export:\n  power: {type: MockPower}\n  echo: {type: EchoNetwork}\n";
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+// Echoes `mib` MiB through the driver's byte stream; MB/s, after checking every byte came back.
+async function echoThroughput(echo: DriverClient, mib: number): Promise<number> {
+  const call = await echo.openStream("connect");
+  const block = new Uint8Array(32 * 1024).map((_, i) => (i * 31) & 0xff);
+  const total = mib * 1024 * 1024;
+  const sent = createHash("sha256");
+  const received = createHash("sha256");
+  const started = performance.now();
+  const sending = (async () => {
+    for (let done = 0; done < total; done += block.length) {
+      sent.update(block);
+      await call.stream.send(block);
+    }
+    await call.stream.close();
+  })();
+  let count = 0;
+  for await (const chunk of call.stream) {
+    received.update(chunk);
+    count += chunk.length;
+  }
+  await sending;
+  const seconds = (performance.now() - started) / 1000;
+  if (count !== total || sent.digest("hex") !== received.digest("hex")) {
+    throw new Error(
+      `echo through the byte stream came back different (${count} of ${total} bytes)`,
+    );
+  }
+  return total / 1e6 / seconds;
+}
+
+/** Runs the measurements once with `clients` waiting clients. */
+export async function measureLeaseRouter(
+  options: { dir: string; clients: number; calls: number; mib: number },
+): Promise<LeaseRouterRow> {
+  process.stderr.write(`controller: ${options.clients} waiting clients, router vs direct ...`);
+  const controller = await startControllerServer({
+    dataDir: join(options.dir, "controller"),
+    listen: "127.0.0.1:0",
+    routerListen: "127.0.0.1:0",
+  });
+  const endpoint = `http://${formatAddress(controller.server.address)}`;
+  const { store, issuer } = controller.controller;
+  const stops: (() => Promise<void>)[] = [];
+  const connections: ControllerConnection[] = [];
+  try {
+    const exporter = await store.createExporter({
+      namespace: NAMESPACE,
+      name: "bench",
+      labels: { rig: "bench" },
+    });
+    const token = await issuer.issueIdentityToken({
+      kind: "exporter",
+      namespace: NAMESPACE,
+      name: "bench",
+      uid: exporter.uid,
+    });
+    const registered = join(options.dir, "registered.yaml");
+    writeFileSync(
+      registered,
+      `apiVersion: jumpstarter.dev/v1alpha1\nkind: ExporterConfig\nmetadata: {namespace: ${NAMESPACE}, name: bench}\n` +
+        `endpoint: "${endpoint}"\ntoken: ${token}\n${EXPORT}`,
+    );
+    const local = join(options.dir, "local.yaml");
+    writeFileSync(
+      local,
+      `apiVersion: jumpstarter.dev/v1alpha1\nkind: ExporterConfig\nmetadata: {name: bench}\n${EXPORT}`,
+    );
+    stops.push(await startRegistered(registered));
+    const socket = join(options.dir, "direct.sock");
+    stops.push(
+      await startExporter(runtimeCommand("deno", "", "cli/jmp-exporter.ts"), local, socket),
+    );
+    for (let i = 0; i < 400 && !controller.controller.isConnected(NAMESPACE, "bench"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+
+    for (let i = 0; i < options.clients; i++) {
+      const record = await store.createClient({ namespace: NAMESPACE, name: `c${i}`, labels: {} });
+      const clientToken = await issuer.issueIdentityToken({
+        kind: "client",
+        namespace: NAMESPACE,
+        name: `c${i}`,
+        uid: record.uid,
+      });
+      connections.push(
+        new ControllerConnection(parseClientConfig(
+          `metadata: {namespace: ${NAMESPACE}, name: c${i}}\nendpoint: "${endpoint}"\ntoken: ${clientToken}\n`,
+          join(options.dir, `c${i}.yaml`),
+        )),
+      );
+    }
+    const leases = [];
+    for (const connection of connections) {
+      leases.push(await connection.createLease({ selector: "rig=bench", durationMs: 3_600_000 }));
+    }
+    // The first client's lease is granted: measure through it, then hand the exporter down.
+    const first = await connections[0].waitForLease(leases[0].name, { timeoutMs: 30_000 });
+    const viaRouter = await measureExporter(connections[0], first.name, options);
+    const direct = await measureDirect(`unix:${socket}`, options);
+    const handovers: number[] = [];
+    for (let i = 0; i + 1 < connections.length; i++) {
+      const started = performance.now();
+      await connections[i].releaseLease(leases[i].name);
+      while ((await connections[i + 1].getLease(leases[i + 1].name)).state !== "Ready") {
+        // Polled as fast as the controller answers.
+      }
+      handovers.push(performance.now() - started);
+    }
+    process.stderr.write(" done\n");
+    return {
+      waiting_clients: options.clients,
+      handover_p50_ms: quantile(handovers, 0.5),
+      handover_p99_ms: quantile(handovers, 0.99),
+      router_call_p50_ms: viaRouter.p50,
+      router_call_p99_ms: viaRouter.p99,
+      direct_call_p50_ms: direct.p50,
+      direct_call_p99_ms: direct.p99,
+      router_mb_per_s: viaRouter.mbPerS,
+      direct_mb_per_s: direct.mbPerS,
+    };
+  } finally {
+    for (const connection of connections) connection[Symbol.dispose]();
+    for (const stop of stops) await stop();
+    await controller.close();
+  }
+}
+
+async function measureExporter(
+  connection: ControllerConnection,
+  lease: string,
+  options: { calls: number; mib: number },
+) {
+  await using tunnel = await connection.openTunnel(lease);
+  return await measureDirect(`unix:${tunnel.socket}`, options);
+}
+
+async function measureDirect(target: string, options: { calls: number; mib: number }) {
+  await using exporter = await connectExporter(target);
+  const power = exporter.root.child("power");
+  const latencies = await measureLatencies(options.calls, () => power.call("on"));
+  const mbPerS = await echoThroughput(exporter.root.child("echo"), options.mib);
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), mbPerS };
+}
+
+// `jmp-exporter run` on a registered config; returns its stop.
+async function startRegistered(config: string): Promise<() => Promise<void>> {
+  const [cmd, ...args] = runtimeCommand("deno", "", "cli/jmp-exporter.ts");
+  const child = spawn(cmd, [...args, "run", "-c", config, "--log-level", "error"], {
+    stdio: ["ignore", "ignore", "inherit"],
+    cwd: ROOT,
+  });
+  return async () => {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  };
+}
