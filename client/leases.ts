@@ -3,6 +3,7 @@
 // code as a Unix socket (so `j`, scripts and the library connect exactly as in local mode).
 
 import { mkdtempSync, rmSync } from "node:fs";
+import * as http2 from "node:http2";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -180,7 +181,7 @@ export class LeaseTunnel implements AsyncDisposable {
   readonly #dir: string;
   readonly #connections = new Set<net.Socket>();
   readonly #stop = new AbortController();
-  /** The first failure of a connection (e.g. the lease ended), for the user. */
+  /** The latest failure of a connection (e.g. the exporter is offline), for the user. */
   lastError: string | undefined;
 
   private constructor(server: net.Server, dir: string, socket: string) {
@@ -205,23 +206,29 @@ export class LeaseTunnel implements AsyncDisposable {
   async #carry(connection: ControllerConnection, lease: string, local: net.Socket) {
     this.#connections.add(local);
     local.on("error", () => {});
+    let dial;
     try {
-      const dial = await dialWithRetry(connection, lease, this.#stop.signal);
-      const router = endpointChannel(dial.routerEndpoint, connection.config.tls);
-      try {
-        const call = await openByteStream(router, {
-          metadata: { authorization: `Bearer ${dial.routerToken}` },
-          signal: this.#stop.signal,
-        });
-        await pipeDuplex(call.stream, local, { signal: this.#stop.signal });
-        await call.done;
-      } finally {
-        router.close();
-      }
+      dial = await dialWithRetry(connection, lease, this.#stop.signal);
     } catch (err) {
-      this.lastError ??= err instanceof ConnectError ? err.rawMessage : String(err);
+      // Whoever connected gets the reason as a gRPC error, not a dropped connection.
+      this.lastError = err instanceof ConnectError ? err.rawMessage : String(err);
+      refuseCalls(local, err instanceof ConnectError ? err.code : Code.Unavailable, this.lastError);
+      this.#connections.delete(local);
+      return;
+    }
+    const router = endpointChannel(dial.routerEndpoint, connection.config.tls);
+    try {
+      const call = await openByteStream(router, {
+        metadata: { authorization: `Bearer ${dial.routerToken}` },
+        signal: this.#stop.signal,
+      });
+      await pipeDuplex(call.stream, local, { signal: this.#stop.signal });
+      await call.done;
+    } catch (err) {
+      this.lastError = err instanceof ConnectError ? err.rawMessage : String(err);
       local.destroy();
     } finally {
+      router.close();
       this.#connections.delete(local);
     }
   }
@@ -232,6 +239,20 @@ export class LeaseTunnel implements AsyncDisposable {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     rmSync(this.#dir, { recursive: true, force: true });
   }
+}
+
+// Serves HTTP/2 on `socket` answering every call with `code` and `message`, then closes.
+function refuseCalls(socket: net.Socket, code: Code, message: string): void {
+  const server = http2.createServer((_req, res) => {
+    res.writeHead(200, {
+      "content-type": "application/grpc",
+      "grpc-status": String(code),
+      "grpc-message": encodeURIComponent(message),
+    });
+    res.end();
+  });
+  server.emit("connection", socket);
+  socket.once("close", () => server.close());
 }
 
 // Dial, retried while the exporter is getting ready (upstream: 0.3 s to 2 s, up to the dial

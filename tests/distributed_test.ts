@@ -182,3 +182,29 @@ Deno.test("the metrics page counts leases, exporters and grants; probes answer",
     await missing.body?.cancel();
   });
 });
+
+Deno.test("an exporter lost mid-lease: the client is told at once, the lease stays, it comes back", async () => {
+  await withLab(async (lab) => {
+    const bench = await lab.exporter("bench", { board: "rpi4" });
+    using alice = new ControllerConnection(await lab.client("alice"));
+    const asked = await alice.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+    const lease = await alice.waitForLease(asked.name, { timeoutMs: 10_000 });
+    await using tunnel = await alice.openTunnel(lease.name);
+    const before = await connectExporter(`unix:${tunnel.socket}`);
+    await before.root.child("power").call("on");
+    const lost = Date.now();
+    await bench.stop();
+    const cut = await before.root.child("power").call("on").catch((e) => e);
+    assert.ok(cut instanceof Error, "the open connection fails");
+    assert.ok(Date.now() - lost < 3000, "within seconds");
+    before.close();
+    // A new connection is told why, as a gRPC error.
+    const refused = await connectExporter(`unix:${tunnel.socket}`).catch((e) => e);
+    assert.match(String(refused.message), /exporter bench is offline/);
+    assert.equal((await alice.getLease(lease.name)).state, "Ready", "the lease is kept");
+    // Back again: the same lease reaches it.
+    await bench.start();
+    await using after = await connectExporter(`unix:${tunnel.socket}`);
+    await after.root.child("power").call("off");
+  });
+});

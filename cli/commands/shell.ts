@@ -157,7 +157,7 @@ async function leasedShell(
     const binDir = writeJCommand(tunnel.socket.replace(/\/[^/]*$/, ""));
     const allow = connection.config.drivers;
     ctx.io.stderr(`jmp shell: lease ${lease.name} on exporter ${lease.exporter}\n`);
-    const leaseEnded = watchLease(connection, lease.name);
+    const leaseEnded = watchLease(connection, lease.name, lease.exporter ?? "");
     try {
       return await runInSession(
         command,
@@ -188,20 +188,35 @@ async function leasedShell(
   }
 }
 
-// Resolves with a message when the lease ends (expired, released elsewhere) during the shell.
-function watchLease(connection: ControllerConnection, name: string) {
+// Resolves with a message when the lease ends (expired, released elsewhere) during the shell,
+// and says on stderr when its exporter goes offline or comes back.
+function watchLease(connection: ControllerConnection, name: string, exporter: string) {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
+  let online = true;
   const promise = new Promise<string>((resolve) => {
     const check = async () => {
       if (stopped) return;
-      const lease = await connection.getLease(name).catch(() => undefined);
+      const [lease, exporters] = await Promise.all([
+        connection.getLease(name).catch(() => undefined),
+        connection.listExporters().catch(() => undefined),
+      ]);
       if (stopped) return;
       if (lease && lease.state !== "Ready") {
         resolve(
           `lease ${name} has ended (${lease.state}${lease.message ? `: ${lease.message}` : ""})`,
         );
         return;
+      }
+      const now = exporters?.find((e) => e.name === exporter)?.online;
+      if (now !== undefined && now !== online) {
+        online = now;
+        process.stderr.write(
+          now
+            ? `jmp shell: exporter ${exporter} is back\n`
+            : `jmp shell: exporter ${exporter} went offline; the lease stays yours while it ` +
+              `comes back\n`,
+        );
       }
       timer = setTimeout(check, 2000);
     };
