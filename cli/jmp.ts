@@ -13,6 +13,7 @@ import {
   shellCommand,
   versionCommand,
 } from "./commands/mod.ts";
+import { adminGroup } from "./commands/admin.ts";
 
 /** The `jmp` program: its name, summary and command groups. */
 export const jmp: Group = {
@@ -28,6 +29,7 @@ export const jmp: Group = {
     clientGroup,
     exporterGroup,
     jCommand,
+    adminGroup,
     helpCommand,
     versionCommand,
   ],

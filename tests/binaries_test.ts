@@ -178,9 +178,22 @@ Deno.test("toolchain auto tries deno compile and falls back to bun", async () =>
 
 // The commands each binary has so far.
 const COMMANDS: Record<BinaryName, string[]> = {
-  jmp: ["shell", "config", "client", "exporter", "j", "help", "version"],
+  jmp: [
+    "shell",
+    "create",
+    "get",
+    "update",
+    "delete",
+    "config",
+    "client",
+    "exporter",
+    "j",
+    "admin",
+    "help",
+    "version",
+  ],
   "jmp-exporter": ["run", "serve", "help", "version"],
-  "jmp-controller": ["help", "version"],
+  "jmp-controller": ["run", "admin", "help", "version"],
 };
 
 Deno.test(`${HOST} binaries: --help lists the commands that exist`, async () => {
