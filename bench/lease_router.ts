@@ -105,7 +105,7 @@ export async function measureLeaseRouter(
       local,
       `apiVersion: jumpstarter.dev/v1alpha1\nkind: ExporterConfig\nmetadata: {name: bench}\n${EXPORT}`,
     );
-    stops.push(await startRegistered(registered));
+    stops.push(startRegistered(registered));
     const socket = join(options.dir, "direct.sock");
     stops.push(
       await startExporter(runtimeCommand("deno", "", "cli/jmp-exporter.ts"), local, socket),
@@ -183,7 +183,7 @@ async function measureDirect(target: string, options: { calls: number; mib: numb
 }
 
 // `jmp-exporter run` on a registered config; returns its stop.
-async function startRegistered(config: string): Promise<() => Promise<void>> {
+function startRegistered(config: string): () => Promise<void> {
   const [cmd, ...args] = runtimeCommand("deno", "", "cli/jmp-exporter.ts");
   const child = spawn(cmd, [...args, "run", "-c", config, "--log-level", "error"], {
     stdio: ["ignore", "ignore", "inherit"],

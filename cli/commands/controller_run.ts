@@ -45,6 +45,8 @@ export interface RunSettings {
   routerEndpoint?: string;
   tls: TlsChoice;
   logLevel: LogLevel;
+  /** Where /metrics, /healthz and /readyz are served; none when undefined. */
+  metricsListen?: TcpAddress;
 }
 
 /** A started controller and what `run` reports about it. */
@@ -54,6 +56,9 @@ export interface StartedController {
   /** The lines printed once it is ready. */
   banner: string;
 }
+
+/** Default port of /metrics, /healthz and /readyz (plain HTTP/1.1, for Prometheus and probes). */
+export const METRICS_PORT = 8080;
 
 const RUN_OPTIONS = {
   "data-dir": { type: "string" },
@@ -65,6 +70,8 @@ const RUN_OPTIONS = {
   "tls-key": { type: "string" },
   "insecure-plaintext": { type: "boolean", default: false },
   "log-level": { type: "string", default: "info" },
+  "metrics-listen": { type: "string" },
+  "no-metrics": { type: "boolean", default: false },
 } as const;
 
 /** Checks the arguments of `run` into settings; usage errors point at its help. */
@@ -91,7 +98,19 @@ export function parseRunArgs(args: string[], ctx: Context): RunSettings {
     routerEndpoint,
     tls: tlsChoice(values, ctx),
     logLevel: values["log-level"] as LogLevel,
+    metricsListen: values["no-metrics"] ? undefined : tcpAddress(
+      "--metrics-listen",
+      // Beside the controller: same host, and an ephemeral port when the controller has one.
+      values["metrics-listen"] ??
+        `${listenHost(values.listen)}:${values.listen.endsWith(":0") ? 0 : METRICS_PORT}`,
+      ctx,
+    ),
   };
+}
+
+function listenHost(listen: string): string {
+  const host = listen.slice(0, listen.lastIndexOf(":"));
+  return host || "0.0.0.0";
 }
 
 function tcpAddress(option: string, value: string, ctx: Context): TcpAddress {
@@ -285,6 +304,7 @@ export async function startFromSettings(settings: RunSettings): Promise<StartedC
       routerListen: formatAddress(settings.routerListen),
       routerEndpoint,
       tls: tls.options,
+      metricsListen: settings.metricsListen && formatAddress(settings.metricsListen),
     });
   } catch (err) {
     throw startupError(err, settings.dataDir);
@@ -305,8 +325,12 @@ export async function startFromSettings(settings: RunSettings): Promise<StartedC
     await server.close();
     throw err;
   }
+  const metrics = server.metrics && settings.metricsListen
+    ? `metrics on ${settings.metricsListen.host}:${server.metrics.port} ` +
+      "(/metrics, /healthz, /readyz)\n"
+    : "";
   const banner = `controller listening on ${formatAddress(server.server.address)}, ` +
-    `router on ${formatAddress(server.routerServer.address)}\n${tls.note}` +
+    `router on ${formatAddress(server.routerServer.address)}\n${metrics}${tls.note}` +
     `advertised endpoint: ${info.endpoint} (router ${info.routerEndpoint})\n`;
   return { server, info, banner };
 }
@@ -340,7 +364,7 @@ export const controllerRunCommand: Command = {
   summary: "Run the controller and its router (state in a data folder, TLS by default)",
   usage: "[--data-dir DIR] [--listen HOST:PORT] [--router-listen HOST:PORT] [--advertise HOST] " +
     "[--router-endpoint HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-plaintext] " +
-    "[--log-level LEVEL]",
+    "[--metrics-listen HOST:PORT | --no-metrics] [--log-level LEVEL]",
   options: [
     {
       flags: "    --data-dir DIR",
@@ -364,6 +388,11 @@ export const controllerRunCommand: Command = {
     },
     { flags: "    --tls-key FILE", summary: "the key of --tls-cert (PEM)" },
     { flags: "    --insecure-plaintext", summary: "no TLS: tokens travel in clear text" },
+    {
+      flags: "    --metrics-listen HOST:PORT",
+      summary: "/metrics, /healthz, /readyz over HTTP/1.1 (default: the --listen host, port 8080)",
+    },
+    { flags: "    --no-metrics", summary: "no metrics or probe listener" },
     { flags: "    --log-level LEVEL", summary: "debug, info (default), warning or error" },
   ],
   async run(args, ctx) {
