@@ -1,7 +1,8 @@
-// The acceptance scenario of distributed mode around a crash: `jmp-controller run` (TLS, state in
-// its data folder) is killed with SIGKILL mid-lease and started again; the lease is still there,
-// the exporter (`jmp-exporter run`, its own process) registers again by itself, and the client
-// reaches the board through the same lease.
+// Distributed mode end to end with real processes: `jmp-controller run` (TLS, state in its data
+// folder), two `jmp-exporter run` with different labels, three clients. Selectors pick the right
+// exporter, a third client waits and gets the exporter when it is released; then the controller
+// is killed with SIGKILL mid-lease and started again: the leases are still there, the exporters
+// register again by themselves, and the client reaches the board through the same lease.
 
 import { strict as assert } from "node:assert";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -52,7 +53,8 @@ async function eventually<T>(what: string, attempt: () => Promise<T | undefined>
 }
 
 Deno.test(
-  "a controller killed mid-lease and restarted keeps the lease; the exporter comes back by itself",
+  "two exporters, three clients: selectors, a FIFO wait, and a controller killed mid-lease " +
+    "that keeps every lease while the exporters come back by themselves",
   withTempDir(async (dir) => {
     const env = { ...process.env, HOME: join(dir, "home"), XDG_CONFIG_HOME: join(dir, "xdg") };
     const data = join(dir, "data");
@@ -70,16 +72,10 @@ Deno.test(
         "advertised endpoint",
       );
     let controller = await startController();
-    let exporter: Awaited<ReturnType<typeof startUntil>> | undefined;
+    const exporters: Awaited<ReturnType<typeof startUntil>>[] = [];
     try {
-      const exporterFile = join(dir, "bench.yaml");
-      const clientFile = join(dir, "alice.yaml");
-      for (
-        const [kind, name, file, extra] of [
-          ["exporter", "bench", exporterFile, ["-l", "board=rpi4"]],
-          ["client", "alice", clientFile, ["--unsafe"]],
-        ] as const
-      ) {
+      const admin = async (kind: string, name: string, extra: string[]) => {
+        const file = join(dir, `${name}.yaml`);
         const made = await runToEnd(
           command("jmp.ts", [
             "admin",
@@ -95,25 +91,49 @@ Deno.test(
           env,
         );
         assert.equal(made.code, 0, made.stderr);
+        return file;
+      };
+      for (const [name, board] of [["bench-rpi", "rpi4"], ["bench-imx", "imx8"]]) {
+        const file = await admin("exporter", name, ["-l", `board=${board}`]);
+        writeFileSync(
+          file,
+          readFileSync(file, "utf8").replace(/^export:.*$/m, "export:\n  power: {type: MockPower}"),
+        );
+        exporters.push(
+          await startUntil(
+            command("jmp-exporter.ts", ["run", "-c", file]),
+            env,
+            "stderr",
+            "registered with the controller",
+          ),
+        );
       }
-      writeFileSync(
-        exporterFile,
-        readFileSync(exporterFile, "utf8").replace(
-          /^export:.*$/m,
-          "export:\n  power: {type: MockPower}",
+      const [alice, bob, carol] = await Promise.all(
+        ["alice", "bob", "carol"].map(async (name) =>
+          new ControllerConnection(
+            await loadClientConfig(await admin("client", name, ["--unsafe"])),
+          )
         ),
       );
-      exporter = await startUntil(
-        command("jmp-exporter.ts", ["run", "-c", exporterFile]),
-        env,
-        "stderr",
-        "registered with the controller",
-      );
+      using _alice = alice, _bob = bob, _carol = carol;
+      const lease = async (who: ControllerConnection, selector: string) =>
+        await who.createLease({ selector, durationMs: 600_000 });
 
-      using alice = new ControllerConnection(await loadClientConfig(clientFile));
-      const asked = await alice.createLease({ selector: "board=rpi4", durationMs: 600_000 });
-      const lease = await alice.waitForLease(asked.name, { timeoutMs: 20_000 });
-      await using tunnel = await alice.openTunnel(lease.name);
+      // Selectors pick the right exporter; the third client waits for the busy one.
+      const a = await alice.waitForLease((await lease(alice, "board=rpi4")).name, {
+        timeoutMs: 20_000,
+      });
+      const b = await bob.waitForLease((await lease(bob, "board=imx8")).name, {
+        timeoutMs: 20_000,
+      });
+      assert.deepEqual([a.exporter, b.exporter], ["bench-rpi", "bench-imx"]);
+      const waiting = await lease(carol, "board=rpi4");
+      assert.equal(waiting.state, "Pending");
+      await alice.releaseLease(a.name);
+      const c = await carol.waitForLease(waiting.name, { timeoutMs: 20_000 });
+      assert.equal(c.exporter, "bench-rpi");
+
+      await using tunnel = await carol.openTunnel(c.name);
       {
         await using board = await connectExporter(`unix:${tunnel.socket}`);
         await board.root.child("power").call("on");
@@ -123,12 +143,14 @@ Deno.test(
       await new Promise((resolve) => controller.child.once("close", resolve));
       controller = await startController();
 
-      const kept = await eventually("the controller answering", () => alice.getLease(lease.name));
-      assert.equal(kept.state, "Ready");
-      assert.equal(kept.exporter, "bench");
-      await eventually("the exporter registering again", async () => {
-        const [bench] = await alice.listExporters();
-        return bench?.online ? bench : undefined;
+      for (const [who, held] of [[carol, c], [bob, b]] as const) {
+        const kept = await eventually("the controller answering", () => who.getLease(held.name));
+        assert.equal(kept.state, "Ready");
+        assert.equal(kept.exporter, held.exporter);
+      }
+      await eventually("both exporters registering again", async () => {
+        const listed = await carol.listExporters();
+        return listed.length === 2 && listed.every((e) => e.online) ? listed : undefined;
       });
       await eventually("the board answering through the same lease", async () => {
         await using board = await connectExporter(`unix:${tunnel.socket}`);
@@ -137,7 +159,7 @@ Deno.test(
       });
 
       // A bad token is refused by the restarted controller too.
-      const forged = await loadClientConfig(clientFile);
+      const forged = await loadClientConfig(join(dir, "alice.yaml"));
       using mallory = new ControllerConnection({
         ...forged,
         token: `${forged.token!.slice(0, -6)}AAAAAA`,
@@ -145,7 +167,7 @@ Deno.test(
       const refused = await mallory.listLeases().catch((e) => e);
       assert.match(String(refused?.message), /token refused/);
     } finally {
-      await exporter?.stop();
+      for (const exporter of exporters) await exporter.stop();
       await controller.stop();
     }
   }),
