@@ -12,6 +12,7 @@ import { VERSION } from "../config/version.ts";
 import { ControllerService } from "../proto/mod.ts";
 import { createChannel } from "../transport/mod.ts";
 import type { PowerClient } from "../drivers/power/client.ts";
+import type { StorageMuxClient } from "../drivers/storage/mod.ts";
 import { withLab } from "./fixtures/lab.ts";
 import { runToEnd } from "./fixtures/processes_io.ts";
 
@@ -206,5 +207,23 @@ Deno.test("an exporter lost mid-lease: the client is told at once, the lease sta
     await bench.start();
     await using after = await connectExporter(`unix:${tunnel.socket}`);
     await after.root.child("power").call("off");
+  });
+});
+
+Deno.test("byte streams and resources work over a lease as in local mode", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter("bench", { board: "rpi4" }, "\n  storage: {type: MockStorageMux}\n");
+    using alice = new ControllerConnection(await lab.client("alice"));
+    const asked = await alice.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+    const lease = await alice.waitForLease(asked.name, { timeoutMs: 10_000 });
+    await using tunnel = await alice.openTunnel(lease.name);
+    await using exporter = await connectExporter(`unix:${tunnel.socket}`);
+    const storage = exporter.root.child("storage") as StorageMuxClient;
+    await storage.host();
+    const image = (async function* () {
+      for (let i = 0; i < 32; i++) yield new Uint8Array(256 * 1024).fill(i + 1);
+    })();
+    const written = await storage.write(image);
+    assert.equal(written.bytes, 8 * 1024 * 1024);
   });
 });
