@@ -38,6 +38,7 @@ import {
   parseLabels,
 } from "./admin_args.ts";
 import { adminGetGroup } from "./admin_get.ts";
+import { applyCommand, deletePolicyCommand } from "./admin_policies.ts";
 
 const CONFIG_FORMATS = ["yaml", "json"] as const;
 type ConfigFormat = typeof CONFIG_FORMATS[number];
@@ -377,13 +378,13 @@ const adminCreateGroup: Group = {
 
 const adminDeleteGroup: Group = {
   name: "delete",
-  summary: "Delete a client or an exporter",
-  commands: [deleteClientCommand, deleteExporterCommand],
+  summary: "Delete a client, an exporter or an access policy",
+  commands: [deleteClientCommand, deleteExporterCommand, deletePolicyCommand],
 };
 
 /** `jmp admin ...`: upstream's spelling, on the embedded controller's data folder. */
 export const adminGroup: Group = {
   name: "admin",
   summary: "Manage the embedded controller's clients, exporters and leases",
-  commands: [adminCreateGroup, adminGetGroup, adminDeleteGroup],
+  commands: [adminCreateGroup, adminGetGroup, adminDeleteGroup, applyCommand],
 };

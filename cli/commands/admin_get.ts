@@ -12,6 +12,7 @@ import type {
 import { CliError, type Command, type Group, parseCommandArgs, usageError } from "../command.ts";
 import { openControllerData, storeStep } from "../controller_data.ts";
 import { listFormat, renderRows } from "../output_format.ts";
+import { getPoliciesCommand } from "./admin_policies.ts";
 import {
   ADMIN_OPTION_DOCS,
   ADMIN_OPTIONS,
@@ -230,7 +231,7 @@ async function fetchRecords<R extends { name: string }>(
 /** `get clients|exporters|leases`, each also in its singular spelling. */
 export const adminGetGroup: Group = {
   name: "get",
-  summary: "List clients, exporters or leases (or show one by NAME)",
+  summary: "List clients, exporters, leases or access policies (or show one by NAME)",
   commands: [
     getCommand(clients, "clients"),
     getCommand(clients, "client"),
@@ -238,5 +239,6 @@ export const adminGetGroup: Group = {
     getCommand(exporters, "exporter"),
     getCommand(leases, "leases"),
     getCommand(leases, "lease"),
+    getPoliciesCommand,
   ],
 };
