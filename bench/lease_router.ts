@@ -11,7 +11,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { connectExporter, ControllerConnection } from "../client/mod.ts";
 import { parseClientConfig } from "../config/mod.ts";
-import { startControllerServer } from "../controller/server.ts";
+import { startControllerServer } from "../controller/mod.ts";
 import type { DriverClient } from "../drivers/framework/mod.ts";
 import { formatAddress } from "../transport/mod.ts";
 import { ROOT, runtimeCommand, startExporter } from "./exporter_peer.ts";

@@ -7,14 +7,14 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import process from "node:process";
 import { PRIVATE_FILE_MODE, writeFileAtomic } from "../config/mod.ts";
-import { dataPaths } from "../controller/server.ts";
 import {
   AlreadyExistsError,
+  dataPaths,
   NotFoundError,
   SqliteStore,
   SqliteStoreError,
-} from "../controller/store/mod.ts";
-import { TokenIssuer } from "../controller/tokens.ts";
+  TokenIssuer,
+} from "../controller/mod.ts";
 import { CliError } from "./command.ts";
 import { configStep } from "./config_args.ts";
 

@@ -11,8 +11,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { ControllerConnection } from "../client/mod.ts";
 import { parseClientConfig, parseExporterConfig } from "../config/mod.ts";
-import { caFingerprint } from "../controller/tls_bootstrap.ts";
-import { TokenIssuer } from "../controller/tokens.ts";
+import { caFingerprint, TokenIssuer } from "../controller/mod.ts";
 import { type Run, runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
 

@@ -1,7 +1,7 @@
 // What the `jmp admin` commands share: the data folder and namespace options, and checking
 // names and labels the way the controller's Kubernetes-shaped records need them.
 
-import { labelKeyProblem, labelValueProblem } from "../../controller/selector.ts";
+import { labelKeyProblem, labelValueProblem } from "../../controller/mod.ts";
 import { type Context, usageError } from "../command.ts";
 import { defaultDataDir } from "../controller_data.ts";
 

@@ -1,14 +1,15 @@
 // `jmp admin get clients|exporters|leases [NAME]`: the controller's records as tables, or as
 // JSON/YAML objects for scripts (times as ISO 8601 there, relative in tables).
 
-import { isOnline, plannedEnd } from "../../controller/lease_scheduler.ts";
-import { formatSelector } from "../../controller/selector.ts";
-import type {
-  ClientRecord,
-  ExporterRecord,
-  LeaseRecord,
-  SqliteStore,
-} from "../../controller/store/mod.ts";
+import {
+  type ClientRecord,
+  type ExporterRecord,
+  formatSelector,
+  isOnline,
+  type LeaseRecord,
+  plannedEnd,
+  type SqliteStore,
+} from "../../controller/mod.ts";
 import { CliError, type Command, type Group, parseCommandArgs, usageError } from "../command.ts";
 import { openControllerData, storeStep } from "../controller_data.ts";
 import { listFormat, renderRows } from "../output_format.ts";

@@ -3,9 +3,11 @@
 // which priority and for how long.
 
 import { readFileSync } from "node:fs";
-import { parseAccessPolicies } from "../../controller/access_policy.ts";
-import { formatSelector } from "../../controller/selector.ts";
-import type { AccessPolicyRecord } from "../../controller/store/mod.ts";
+import {
+  type AccessPolicyRecord,
+  formatSelector,
+  parseAccessPolicies,
+} from "../../controller/mod.ts";
 import { CliError, type Command, parseCommandArgs, usageError } from "../command.ts";
 import { configStep } from "../config_args.ts";
 import { openControllerData, storeStep } from "../controller_data.ts";

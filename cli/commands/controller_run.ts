@@ -7,14 +7,15 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  caFingerprint,
   CONTROLLER_PORT,
   type ControllerServer,
   dataPaths,
+  ensureTlsMaterial,
   ROUTER_PORT,
+  SqliteStoreError,
   startControllerServer,
-} from "../../controller/server.ts";
-import { SqliteStoreError } from "../../controller/store/mod.ts";
-import { caFingerprint, ensureTlsMaterial } from "../../controller/tls_bootstrap.ts";
+} from "../../controller/mod.ts";
 import {
   formatAddress,
   parseAddress,
