@@ -123,7 +123,9 @@ export class LeaseScheduler {
       leases.filter((l) => l.status.exporter && !l.status.ended).map((l) => l.status.exporter!),
     );
     let nextWake = Infinity;
-    let queue = 0;
+    // Ends first: an exporter freed in this pass goes to the oldest waiting lease, even one
+    // that comes before the freed lease in the queue (a scheduled start, say).
+    const waiting: LeaseRecord[] = [];
     for (const lease of leases) {
       if (lease.release) {
         await this.#end(lease, "Released", "released by its holder", now);
@@ -140,6 +142,12 @@ export class LeaseScheduler {
         }
         continue;
       }
+      waiting.push(lease);
+    }
+    // The online exporters each lease left waiting hoped for: the queue ahead of a later lease
+    // is the earlier ones that want one of the same exporters.
+    const queue: Set<string>[] = [];
+    for (const lease of waiting) {
       if (lease.beginTime !== undefined && lease.beginTime > now) {
         nextWake = Math.min(nextWake, lease.beginTime);
         await this.#pending(lease, "NotStarted", `begins at ${iso(lease.beginTime)}`, now);
@@ -149,12 +157,15 @@ export class LeaseScheduler {
         await this.#end(lease, "Expired", `its end time ${iso(lease.endTime)} passed`, now);
         continue;
       }
+      // A wait that outlasts its end time must end then, not at the next unrelated pass.
+      if (lease.endTime !== undefined) nextWake = Math.min(nextWake, lease.endTime);
       const verdict = choose(lease, exporters, policies, clients, busy, now, this.#options);
       if ("unsatisfiable" in verdict) {
         await this.#end(lease, verdict.unsatisfiable, verdict.message, now, verdict.invalid);
         continue;
       }
       let granted = false;
+      let decidedElsewhere = false;
       for (const candidate of verdict.candidates) {
         granted = await store.grantLease(namespace, lease.name, candidate.exporter.name, {
           now,
@@ -173,10 +184,20 @@ export class LeaseScheduler {
           }
           break;
         }
+        // Refused: another scheduler (or a restart) got there first. If it took this lease,
+        // the lease is decided; if it took the exporter, the exporter is out of this pass for
+        // the later leases too, or one could jump the queue should it free before they ask.
+        const current = await store.getLease(namespace, lease.name);
+        if (!current || current.status.ended || current.status.exporter !== undefined) {
+          decidedElsewhere = true;
+          break;
+        }
+        busy.add(candidate.exporter.name);
       }
-      if (!granted) {
-        queue++;
-        await this.#pending(lease, verdict.reason, verdict.message(queue - 1), now);
+      if (!granted && !decidedElsewhere) {
+        const ahead = queue.filter((names) => verdict.online.some((n) => names.has(n))).length;
+        queue.push(new Set(verdict.online));
+        await this.#pending(lease, verdict.reason, verdict.message(ahead), now);
       }
     }
     this.#wakeAt(namespace, nextWake);
@@ -242,7 +263,13 @@ interface Candidate {
 
 type Verdict =
   | { unsatisfiable: string; message: string; invalid?: boolean }
-  | { candidates: Candidate[]; reason: string; message: (ahead: number) => string };
+  | {
+    candidates: Candidate[];
+    /** The approved exporters online now, free or not. */
+    online: string[];
+    reason: string;
+    message: (ahead: number) => string;
+  };
 
 // Which exporters lease `lease` may get now, best first; or why it never can.
 function choose(
@@ -281,7 +308,7 @@ function choose(
   } else {
     matching = exporters.filter((e) => matchesSelector(lease.selector, e.labels));
     if (matching.length === 0) {
-      return { unsatisfiable: "NoExporter", message: `there is no ${wanted}` };
+      return { unsatisfiable: "NoExporter", message: `there is no ${wanted.slice(3)}` };
     }
     if (!lease.allowDisabled) {
       matching = matching.filter((e) => e.enabled);
@@ -305,10 +332,15 @@ function choose(
     isOnline(c.exporter, now, options.isConnected?.(c.exporter) ?? true)
   );
   if (online.length === 0) {
-    return { candidates: [], reason: "Offline", message: () => `${capital(wanted)} is offline` };
+    return {
+      candidates: [],
+      online: [],
+      reason: "Offline",
+      message: () => `${capital(wanted)} is offline`,
+    };
   }
-  const free = online
-    .filter((c) => !busy.has(c.exporter.name))
+  const unleased = online.filter((c) => !busy.has(c.exporter.name));
+  const free = unleased
     .filter((c) => ["Available", "Unspecified"].includes(c.exporter.status))
     .sort((a, b) =>
       Number(a.spotAccess) - Number(b.spotAccess) || b.priority - a.priority ||
@@ -318,11 +350,18 @@ function choose(
     // Spot access only: upstream refuses rather than hand out a preemptible grant.
     return { unsatisfiable: "SpotAccess", message: `only spot access to ${wanted}` };
   }
+  // Upstream's NotReady: not leased, but still busy with the last lease (hooks) or so.
+  const notReady = free.length === 0 && unleased.length > 0;
+  const statuses = [...new Set(unleased.map((c) => c.exporter.status))].join(", ");
   return {
     candidates: free,
-    reason: "NotAvailable",
+    online: online.map((c) => c.exporter.name),
+    reason: notReady ? "NotReady" : "NotAvailable",
     message: (ahead) =>
-      `waiting for ${wanted}: all ${online.length} in use` +
+      `waiting for ${wanted}: ` +
+      (notReady
+        ? `${unleased.length} free but not ready (${statuses})`
+        : `all ${online.length} in use`) +
       (ahead > 0 ? `, ${ahead} lease${ahead === 1 ? "" : "s"} ahead in the queue` : ""),
   };
 }
@@ -348,7 +387,10 @@ function accessFor(
       );
       const withinDuration = rule.maximumDurationMs === undefined ||
         lease.durationMs <= rule.maximumDurationMs;
-      if (admitted && withinDuration && (!best || rule.priority > best.priority)) {
+      // As upstream orders them: a full (non-spot) rule before a spot one, then priority.
+      const better = !best || (best.spotAccess && !rule.spotAccess) ||
+        (best.spotAccess === rule.spotAccess && rule.priority > best.priority);
+      if (admitted && withinDuration && better) {
         best = { priority: rule.priority, spotAccess: rule.spotAccess };
       }
     }
