@@ -4,7 +4,7 @@
 
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../config/mod.ts";
-import { normalizeSelector, SelectorError } from "./selector.ts";
+import { matchesSelector, normalizeSelector, SelectorError } from "./selector.ts";
 import type { AccessPolicyRecord, LabelSelector } from "./store/mod.ts";
 
 const GO_UNITS: Record<string, number> = {
@@ -116,4 +116,26 @@ function policyRule(
     maximumDurationMs,
     spotAccess: rule.spotAccess === true,
   };
+}
+
+/**
+ * The longest lease the policies allow a client with `clientLabels` on an exporter with
+ * `exporterLabels`: Infinity without policies or without a limit in the best rule, 0 when no
+ * rule admits the client at all.
+ */
+export function longestAllowedMs(
+  policies: AccessPolicyRecord[],
+  exporterLabels: Record<string, string>,
+  clientLabels: Record<string, string>,
+): number {
+  if (policies.length === 0) return Infinity;
+  let longest = 0;
+  for (const policy of policies) {
+    if (!matchesSelector(policy.exporterSelector, exporterLabels)) continue;
+    for (const rule of policy.policies) {
+      if (!rule.from.some((f) => matchesSelector(f.clientSelector, clientLabels))) continue;
+      longest = Math.max(longest, rule.maximumDurationMs ?? Infinity);
+    }
+  }
+  return longest;
 }

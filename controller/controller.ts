@@ -22,6 +22,7 @@ import {
 import { authenticate, type Caller } from "./auth.ts";
 import { uuidv7 } from "./ids.ts";
 import { type LeaseEvent, LeaseScheduler, plannedEnd } from "./lease_scheduler.ts";
+import { longestAllowedMs } from "./access_policy.ts";
 import { Mailbox } from "./mailbox.ts";
 import { GrantLatency } from "./metrics.ts";
 import {
@@ -494,6 +495,7 @@ export class Controller {
         }
         if (spec.client) patch.client = parseResourceName(spec.client, "clients").name;
         const updated = { ...lease, ...patch };
+        await this.#checkLongest(updated);
         const end = plannedEnd(updated);
         if (end !== undefined && end <= this.#now()) {
           throw new ConnectError(
@@ -528,6 +530,26 @@ export class Controller {
     };
   }
 
+  // A longer lease must stay within what the access policies allow on its exporter.
+  async #checkLongest(lease: LeaseRecord): Promise<void> {
+    if (!lease.status.exporter) return;
+    const [policies, exporter, client] = await Promise.all([
+      this.store.listAccessPolicies(lease.namespace),
+      this.store.getExporter(lease.namespace, lease.status.exporter),
+      this.store.getClient(lease.namespace, lease.client),
+    ]);
+    const longest = longestAllowedMs(policies, exporter?.labels ?? {}, client?.labels ?? {});
+    const span = (lease.endTime ?? (lease.status.beginTime ?? 0) + lease.durationMs) -
+      (lease.status.beginTime ?? 0);
+    if (span > longest) {
+      throw new ConnectError(
+        `the access policy allows leases of at most ${minutesOrSeconds(longest)} on ` +
+          `${lease.status.exporter}; this one would last ${minutesOrSeconds(span)}`,
+        Code.PermissionDenied,
+      );
+    }
+  }
+
   #exporterView(exporter: ExporterRecord) {
     return exporterResource(
       exporter,
@@ -535,6 +557,10 @@ export class Controller {
       this.isConnected(exporter.namespace, exporter.name),
     );
   }
+}
+
+function minutesOrSeconds(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
 }
 
 function selectorArgument(parse: () => LabelSelector): LabelSelector {

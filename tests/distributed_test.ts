@@ -227,3 +227,33 @@ Deno.test("byte streams and resources work over a lease as in local mode", async
     assert.equal(written.bytes, 8 * 1024 * 1024);
   });
 });
+
+Deno.test("jmp shell --auto-extend extends the lease until the access policy says no", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter("bench", { board: "rpi4" });
+    await lab.controller.controller.store.putAccessPolicy({
+      namespace: "lab",
+      name: "short",
+      exporterSelector: { matchLabels: { board: "rpi4" }, matchExpressions: [] },
+      policies: [{
+        priority: 0,
+        from: [{ clientSelector: { matchLabels: {}, matchExpressions: [] } }],
+        maximumDurationMs: 5000,
+        spotAccess: false,
+      }],
+    });
+    const config = await lab.client("alice");
+    const run = await runToEnd([
+      process.execPath,
+      ...["run", "-A", join(ROOT, "cli/jmp.ts"), "shell", "--client-config", config.file!],
+      ...["-l", "board=rpi4", "--duration", "2", "--auto-extend", "--", "sleep", "15"],
+    ], process.env);
+    assert.match(run.stderr, /jmp shell: lease \S+ extended, now ends /);
+    assert.match(
+      run.stderr,
+      /cannot be extended further \(the access policy allows leases of at most 5 s on bench; this one would last 6 s\)/,
+    );
+    assert.match(run.stderr, /jmp shell: lease \S+ has ended \(Expired/);
+    assert.equal(run.code, 129, "the command was hung up (SIGHUP)");
+  });
+});

@@ -5,7 +5,14 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { basename } from "node:path";
 import process from "node:process";
-import { ALLOW_ENV, type ControllerConnection, HOST_ENV } from "../../client/mod.ts";
+import { ConnectError } from "@connectrpc/connect";
+import {
+  ALLOW_ENV,
+  type ControllerConnection,
+  HOST_ENV,
+  type LeaseInfo,
+} from "../../client/mod.ts";
+import { formatDuration } from "../duration.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
 import { startLocalSession, writeJCommand } from "../local_session.ts";
 import { loadChosenConfig } from "./exporter_serve.ts";
@@ -32,6 +39,10 @@ export const shellCommand: Command = {
     { flags: "    --lease NAME", summary: "use an existing lease (kept when the shell ends)" },
     { flags: "    --duration D", summary: "length of a new lease (default 30m)" },
     {
+      flags: "    --auto-extend",
+      summary: "extend the lease while the shell runs, as far as the access policy allows",
+    },
+    {
       flags: "    --acquisition-timeout D",
       summary: "how long to wait for a free exporter (default: the client config's, 2h)",
     },
@@ -54,6 +65,7 @@ export const shellCommand: Command = {
         lease: { type: "string" },
         duration: { type: "string", default: "30m" },
         "acquisition-timeout": { type: "string" },
+        "auto-extend": { type: "boolean", default: false },
         ...CLIENT_OPTIONS,
       },
       allowPositionals: false,
@@ -122,6 +134,7 @@ async function leasedShell(
     lease?: string;
     duration: string;
     "acquisition-timeout"?: string;
+    "auto-extend": boolean;
     client?: string;
     "client-config"?: string;
   },
@@ -157,7 +170,7 @@ async function leasedShell(
     const binDir = writeJCommand(tunnel.socket.replace(/\/[^/]*$/, ""));
     const allow = connection.config.drivers;
     ctx.io.stderr(`jmp shell: lease ${lease.name} on exporter ${lease.exporter}\n`);
-    const leaseEnded = watchLease(connection, lease.name, lease.exporter ?? "");
+    const leaseEnded = watchLease(connection, lease, { autoExtend: values["auto-extend"] });
     try {
       return await runInSession(
         command,
@@ -189,22 +202,33 @@ async function leasedShell(
 }
 
 // Resolves with a message when the lease ends (expired, released elsewhere) during the shell,
-// and says on stderr when its exporter goes offline or comes back.
-function watchLease(connection: ControllerConnection, name: string, exporter: string) {
+// says on stderr when its exporter goes offline or comes back, and with `autoExtend` extends the
+// lease by its first duration whenever it nears its end, until the access policy says no.
+function watchLease(
+  connection: ControllerConnection,
+  lease: LeaseInfo,
+  options: { autoExtend: boolean },
+) {
+  const { name } = lease;
+  const exporter = lease.exporter ?? "";
+  const step = lease.durationMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let online = true;
+  let extend = options.autoExtend;
   const promise = new Promise<string>((resolve) => {
     const check = async () => {
       if (stopped) return;
-      const [lease, exporters] = await Promise.all([
+      const [current, exporters] = await Promise.all([
         connection.getLease(name).catch(() => undefined),
         connection.listExporters().catch(() => undefined),
       ]);
       if (stopped) return;
-      if (lease && lease.state !== "Ready") {
+      if (current && current.state !== "Ready") {
         resolve(
-          `lease ${name} has ended (${lease.state}${lease.message ? `: ${lease.message}` : ""})`,
+          `lease ${name} has ended (${current.state}${
+            current.message ? `: ${current.message}` : ""
+          })`,
         );
         return;
       }
@@ -218,9 +242,27 @@ function watchLease(connection: ControllerConnection, name: string, exporter: st
               `comes back\n`,
         );
       }
-      timer = setTimeout(check, 2000);
+      const left = current?.endTime === undefined ? Infinity : current.endTime - Date.now();
+      if (extend && current && left < Math.min(5 * 60_000, step / 4)) {
+        try {
+          const longer = await connection.updateLease(name, current.durationMs + step);
+          process.stderr.write(
+            `jmp shell: lease ${name} extended, now ends ${
+              new Date(longer.endTime!).toISOString()
+            }\n`,
+          );
+        } catch (err) {
+          extend = false;
+          process.stderr.write(
+            `jmp shell: lease ${name} cannot be extended further (${
+              err instanceof ConnectError ? err.rawMessage : err
+            }); it ends in ${formatDuration(left)}\n`,
+          );
+        }
+      }
+      timer = setTimeout(check, Math.min(2000, Math.max(200, left / 4)));
     };
-    timer = setTimeout(check, 2000);
+    timer = setTimeout(check, 1000);
   });
   return {
     promise,
