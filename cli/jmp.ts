@@ -3,6 +3,7 @@ import process from "node:process";
 import { basename } from "node:path";
 import { type Group, processIo, runProgram } from "./command.ts";
 import { createGroup, deleteGroup, getGroup, updateGroup } from "./commands/leases.ts";
+import { installCommand } from "./commands/install.ts";
 import {
   clientGroup,
   configGroup,
@@ -26,6 +27,7 @@ export const jmp: Group = {
     updateGroup,
     deleteGroup,
     configGroup,
+    installCommand,
     clientGroup,
     exporterGroup,
     jCommand,

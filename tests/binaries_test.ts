@@ -21,6 +21,7 @@ import {
 } from "../build/compile.ts";
 import { VERSION } from "../cli/version.ts";
 import { ignoreUnlessInstalled } from "./fixtures/optional_tools.ts";
+import { startUntil } from "./fixtures/processes_io.ts";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "jmp-binaries-"));
 globalThis.addEventListener("unload", () => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -185,6 +186,7 @@ const COMMANDS: Record<BinaryName, string[]> = {
     "update",
     "delete",
     "config",
+    "install",
     "client",
     "exporter",
     "j",
@@ -255,6 +257,55 @@ Deno.test(`${HOST} jmp carries byte streams: j NAME connect through a network dr
   ]);
   assert.equal(session.stdout, "through the binary", session.stderr);
   assert.equal(session.code, 0);
+});
+
+Deno.test(`${HOST} binaries: a controller, an exporter and a leased shell, all compiled`, async () => {
+  const binaries = await hostBinaries();
+  const bin = (name: BinaryName) => binaries.find((b) => b.name === name)!.path;
+  const dir = fs.mkdtempSync(path.join(TMP, "lab-"));
+  const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, "xdg") };
+  const data = path.join(dir, "data");
+  const controller = await startUntil(
+    [bin("jmp-controller"), "run", "--data-dir", data, "--listen", "127.0.0.1:0"]
+      .concat(["--router-listen", "127.0.0.1:0"]),
+    env,
+    "stdout",
+    "advertised endpoint",
+  );
+  let exporter: Awaited<ReturnType<typeof startUntil>> | undefined;
+  try {
+    const admin = (args: string[]) =>
+      spawnSync(bin("jmp"), ["admin", ...args, "--data-dir", data], { env, encoding: "utf8" });
+    const exporterFile = path.join(dir, "bench.yaml");
+    assert.equal(
+      admin(["create", "exporter", "bench", "-l", "board=rpi4", "--out", exporterFile]).status,
+      0,
+    );
+    fs.writeFileSync(
+      exporterFile,
+      fs.readFileSync(exporterFile, "utf8").replace(
+        /^export:.*$/m,
+        "export:\n  power: {type: MockPower}",
+      ),
+    );
+    assert.equal(admin(["create", "client", "alice", "--save"]).status, 0);
+    exporter = await startUntil(
+      [bin("jmp-exporter"), "run", "-c", exporterFile],
+      env,
+      "stderr",
+      "registered with the controller",
+    );
+    const shell = spawnSync(bin("jmp"), ["shell", "-l", "board=rpi4", "--", "j", "power", "on"], {
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(shell.stdout, "power on\n", shell.stderr);
+    assert.equal(shell.status, 0);
+  } finally {
+    await exporter?.stop();
+    await controller.stop();
+  }
 });
 
 Deno.test("linux-arm64 binaries are aarch64 ELF files", async () => {

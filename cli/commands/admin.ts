@@ -73,7 +73,7 @@ const OUTPUT_DOCS = [
   { flags: "    --out FILE", summary: "write the config (YAML, mode 0600) to FILE" },
 ] as const;
 
-const createClientCommand: Command = {
+export const createClientCommand: Command = {
   name: "client",
   summary: "Register a client and print its config (endpoint, CA, token)",
   usage: "NAME [-n NS] [-l KEY=VALUE ...] [--save] [--allow GLOB,...] [--unsafe] " +

@@ -13,8 +13,10 @@ import {
   dataPaths,
   ensureTlsMaterial,
   ROUTER_PORT,
+  SqliteStore,
   SqliteStoreError,
   startControllerServer,
+  TokenIssuer,
 } from "../../controller/mod.ts";
 import {
   formatAddress,
@@ -294,9 +296,47 @@ function startupError(err: unknown, dataDir: string): unknown {
  * ```
  */
 export async function startFromSettings(settings: RunSettings): Promise<StartedController> {
-  const routerEndpoint = plannedRouterEndpoint(settings);
+  return await startPrepared(settings, await prepareTls(settings));
+}
+
+/**
+ * Sets up a data folder as `run` would (TLS material, token keys, state database, and
+ * `controller.json` with the endpoints the given ports will have) without serving: what
+ * `jmp install` does before a service manager starts the controller.
+ */
+export async function prepareController(settings: RunSettings): Promise<ControllerInfo> {
+  if (settings.listen.port === 0 || settings.routerListen.port === 0) {
+    throw new CliError("give fixed ports (--listen, --router-listen): clients must know them");
+  }
+  const tls = await prepareTls(settings);
+  const paths = dataPaths(settings.dataDir);
+  try {
+    await TokenIssuer.loadOrCreate(paths.keys);
+    await SqliteStore.open(paths.db).close();
+  } catch (err) {
+    throw startupError(err, settings.dataDir);
+  }
+  const info: ControllerInfo = {
+    endpoint: withScheme(
+      formatAddress({ kind: "tcp", host: advertisedHost(settings), port: settings.listen.port }),
+      settings,
+    ),
+    routerEndpoint: plannedRouterEndpoint(settings) ??
+      withScheme(formatAddress(settings.routerListen), settings),
+    ca: tls.caPem,
+    plaintext: settings.tls.mode === "plaintext",
+  };
+  await writeControllerInfo(settings.dataDir, info);
+  return info;
+}
+
+async function prepareTls(settings: RunSettings): Promise<ServerTls> {
   prepareDataDir(settings.dataDir);
-  const tls = await serverTls(settings);
+  return await serverTls(settings);
+}
+
+async function startPrepared(settings: RunSettings, tls: ServerTls): Promise<StartedController> {
+  const routerEndpoint = plannedRouterEndpoint(settings);
   let server: ControllerServer;
   try {
     server = await startControllerServer({
