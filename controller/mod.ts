@@ -7,7 +7,9 @@ export {
   type ControllerServerOptions,
   dataPaths,
   ROUTER_PORT,
+  type RouterServer,
   startControllerServer,
+  startRouterServer,
 } from "./server.ts";
 export { Controller, type ControllerOptions } from "./controller.ts";
 export { isOnline, LeaseScheduler, plannedEnd } from "./lease_scheduler.ts";

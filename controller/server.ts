@@ -47,6 +47,51 @@ export function dataPaths(dataDir: string) {
   return { db: join(dataDir, "state.db"), keys: join(dataDir, "keys.json") };
 }
 
+/** A router running on its own (`jmp-controller run --router-only`). */
+export interface RouterServer {
+  readonly router: Router;
+  readonly server: GrpcServer;
+  close(): Promise<void>;
+}
+
+// A router that accepts the router tokens of `issuer`.
+function routerFor(issuer: TokenIssuer): Router {
+  return new Router({
+    verify: async (token) => {
+      const claims = await issuer.verifyRouterToken(token);
+      return {
+        streamId: claims.streamId,
+        namespace: claims.namespace ?? "",
+        lease: claims.lease ?? "",
+        expiresAt: claims.expiresAt,
+      };
+    },
+  });
+}
+
+/**
+ * Serves only the router, with the token keys of the controller's data folder (shared with the
+ * controller that issues the tokens): for a router on another process or host. Leases that end
+ * are cut by their exporters, which stop serving them.
+ */
+export async function startRouterServer(
+  options: Pick<ControllerServerOptions, "dataDir" | "routerListen" | "tls">,
+): Promise<RouterServer> {
+  const issuer = await TokenIssuer.loadOrCreate(dataPaths(options.dataDir).keys);
+  const router = routerFor(issuer);
+  const server = await serve({
+    address: options.routerListen,
+    routes: () => {},
+    byteStream: router.handle,
+    tls: options.tls,
+    maxMessageBytes: ROUTER_MAX_MESSAGE_BYTES,
+  });
+  return { router, server, close: () => server.close() };
+}
+
+// The router carries whole HTTP/2 frames of inner connections, up to the exporter's own limit.
+const ROUTER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /**
  * Opens the state and keys in `dataDir` and serves. Leases and their timers pick up where a
  * previous run left them.
@@ -58,17 +103,7 @@ export async function startControllerServer(
   const paths = dataPaths(options.dataDir);
   const store = SqliteStore.open(paths.db);
   const issuer = await TokenIssuer.loadOrCreate(paths.keys, { issuer: options.issuer });
-  const router = new Router({
-    verify: async (token) => {
-      const claims = await issuer.verifyRouterToken(token);
-      return {
-        streamId: claims.streamId,
-        namespace: claims.namespace ?? "",
-        lease: claims.lease ?? "",
-        expiresAt: claims.expiresAt,
-      };
-    },
-  });
+  const router = routerFor(issuer);
   let routerServer: GrpcServer | undefined;
   let server: GrpcServer | undefined;
   let metrics: MetricsServer | undefined;
@@ -78,7 +113,7 @@ export async function startControllerServer(
       routes: () => {},
       byteStream: router.handle,
       tls: options.tls,
-      maxMessageBytes: 64 * 1024 * 1024,
+      maxMessageBytes: ROUTER_MAX_MESSAGE_BYTES,
     });
     const controller = new Controller({
       store,

@@ -16,6 +16,7 @@ import {
   SqliteStore,
   SqliteStoreError,
   startControllerServer,
+  startRouterServer,
   TokenIssuer,
 } from "../../controller/mod.ts";
 import {
@@ -50,6 +51,8 @@ export interface RunSettings {
   logLevel: LogLevel;
   /** Where /metrics, /healthz and /readyz are served; none when undefined. */
   metricsListen?: TcpAddress;
+  /** Serve only the router (tokens checked with the data folder's keys). */
+  routerOnly: boolean;
 }
 
 /** A started controller and what `run` reports about it. */
@@ -75,6 +78,7 @@ const RUN_OPTIONS = {
   "log-level": { type: "string", default: "info" },
   "metrics-listen": { type: "string" },
   "no-metrics": { type: "boolean", default: false },
+  "router-only": { type: "boolean", default: false },
 } as const;
 
 /** Checks the arguments of `run` into settings; usage errors point at its help. */
@@ -101,7 +105,8 @@ export function parseRunArgs(args: string[], ctx: Context): RunSettings {
     routerEndpoint,
     tls: tlsChoice(values, ctx),
     logLevel: values["log-level"] as LogLevel,
-    metricsListen: values["no-metrics"] ? undefined : tcpAddress(
+    routerOnly: values["router-only"],
+    metricsListen: values["no-metrics"] || values["router-only"] ? undefined : tcpAddress(
       "--metrics-listen",
       // Beside the controller: same host, and an ephemeral port when the controller has one.
       values["metrics-listen"] ??
@@ -330,6 +335,24 @@ export async function prepareController(settings: RunSettings): Promise<Controll
   return info;
 }
 
+// The router alone, for a controller elsewhere that shares this data folder's keys (and CA).
+async function startRouterOnly(settings: RunSettings) {
+  const tls = await prepareTls(settings);
+  try {
+    const server = await startRouterServer({
+      dataDir: settings.dataDir,
+      routerListen: formatAddress(settings.routerListen),
+      tls: tls.options,
+    });
+    return {
+      server,
+      banner: `router listening on ${formatAddress(server.server.address)}\n${tls.note}`,
+    };
+  } catch (err) {
+    throw startupError(err, settings.dataDir);
+  }
+}
+
 async function prepareTls(settings: RunSettings): Promise<ServerTls> {
   prepareDataDir(settings.dataDir);
   return await serverTls(settings);
@@ -405,7 +428,7 @@ export const controllerRunCommand: Command = {
   summary: "Run the controller and its router (state in a data folder, TLS by default)",
   usage: "[--data-dir DIR] [--listen HOST:PORT] [--router-listen HOST:PORT] [--advertise HOST] " +
     "[--router-endpoint HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-plaintext] " +
-    "[--metrics-listen HOST:PORT | --no-metrics] [--log-level LEVEL]",
+    "[--metrics-listen HOST:PORT | --no-metrics] [--router-only] [--log-level LEVEL]",
   options: [
     {
       flags: "    --data-dir DIR",
@@ -434,6 +457,11 @@ export const controllerRunCommand: Command = {
       summary: "/metrics, /healthz, /readyz over HTTP/1.1 (default: the --listen host, port 8080)",
     },
     { flags: "    --no-metrics", summary: "no metrics or probe listener" },
+    {
+      flags: "    --router-only",
+      summary: "serve only the router (with the data folder's token keys); point the " +
+        "controller's --router-endpoint at it",
+    },
     { flags: "    --log-level LEVEL", summary: "debug, info (default), warning or error" },
   ],
   async run(args, ctx) {
@@ -446,7 +474,9 @@ export const controllerRunCommand: Command = {
     if (settings.logLevel === "debug") ctx.io.stderr(`data folder: ${settings.dataDir}\n`);
     // Listening before the ready line: a supervisor may stop us as soon as it sees it.
     using stop = stopSignal();
-    const { server, banner } = await startFromSettings(settings);
+    const { server, banner } = settings.routerOnly
+      ? await startRouterOnly(settings)
+      : await startFromSettings(settings);
     ctx.io.stdout(banner);
     const signal = await stop.received;
     if (settings.logLevel === "debug") ctx.io.stderr(`${signal}: stopping\n`);
