@@ -4,7 +4,8 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ClientRecord, ExporterRecord, Store } from "./store/mod.ts";
-import { type IdentityKind, TokenError, type TokenIssuer } from "./tokens.ts";
+import { decodeJwt } from "jose";
+import { type IdentityKind, type OidcVerifier, TokenError, type TokenIssuer } from "./tokens.ts";
 
 /** Metadata keys of controller calls, as upstream sends them. */
 export const KIND_HEADER = "jumpstarter-kind";
@@ -26,12 +27,15 @@ export async function authenticate(
   issuer: TokenIssuer,
   store: Store,
   expected?: IdentityKind,
+  oidc: readonly OidcVerifier[] = [],
 ): Promise<Caller> {
   const authorization = headers.get("authorization") ?? "";
   const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
   if (!token) {
     throw new ConnectError("missing token (authorization: Bearer ...)", Code.Unauthenticated);
   }
+  const external = oidc.find((v) => v.issuer === issuerOf(token));
+  if (external) return await oidcCaller(token, external, headers, store, expected);
   let claims;
   try {
     claims = await issuer.verifyIdentityToken(token);
@@ -74,6 +78,52 @@ export async function authenticate(
     );
   }
   return { kind: claims.kind, namespace: claims.namespace, name: claims.name, record } as Caller;
+}
+
+// The `iss` of a token, unverified: only to pick the verifier that then checks everything.
+function issuerOf(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+}
+
+// A client known by the user name an external OIDC issuer vouches for: the client of that
+// namespace whose `username` it is (named in the metadata, or found by the user name).
+async function oidcCaller(
+  token: string,
+  verifier: OidcVerifier,
+  headers: Headers,
+  store: Store,
+  expected?: IdentityKind,
+): Promise<Caller> {
+  let username: string;
+  try {
+    username = await verifier.verify(token);
+  } catch (err) {
+    const message = err instanceof TokenError ? err.message : "token could not be verified";
+    throw new ConnectError(`token refused: ${message}`, Code.Unauthenticated);
+  }
+  if (expected === "exporter" || headers.get(KIND_HEADER)?.toLowerCase() === "exporter") {
+    throw new ConnectError(
+      "permission denied: tokens of an external issuer are for clients only",
+      Code.PermissionDenied,
+    );
+  }
+  const namespace = headers.get(NAMESPACE_HEADER) ?? "default";
+  const name = headers.get(NAME_HEADER);
+  const record = name
+    ? await store.getClient(namespace, name)
+    : (await store.listClients(namespace)).find((c) => c.username === username);
+  if (!record || record.username !== username) {
+    throw new ConnectError(
+      `permission denied: no client in namespace ${namespace} is mapped to user ${username} ` +
+        "(jmp admin create client NAME --oidc-username USER)",
+      Code.PermissionDenied,
+    );
+  }
+  return { kind: "client", namespace, name: record.name, record };
 }
 
 function article(kind: string): string {

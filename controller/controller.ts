@@ -35,7 +35,7 @@ import {
 } from "./resource_view.ts";
 import { matchesSelector, normalizeSelector, parseSelector, SelectorError } from "./selector.ts";
 import type { ExporterRecord, LabelSelector, LeaseRecord, Store } from "./store/mod.ts";
-import type { TokenIssuer } from "./tokens.ts";
+import type { OidcVerifier, TokenIssuer } from "./tokens.ts";
 import { VERSION } from "../config/version.ts";
 import { VERSION_HEADER, versionProblem } from "./version_check.ts";
 
@@ -56,6 +56,8 @@ export interface ControllerOptions {
   routerEndpoint: string;
   /** Called when a lease ends, to cut its router streams. */
   onLeaseEnded?: (lease: LeaseRecord) => void;
+  /** External OIDC issuers whose tokens identify clients (mapped by user name). */
+  oidc?: OidcVerifier[];
   now?: () => number;
 }
 
@@ -155,7 +157,13 @@ export class Controller {
   // refused (so listings say why), and either side gets both versions in the error.
   async #auth(ctx: HandlerContext, kind?: "client" | "exporter"): Promise<Caller> {
     ctx.responseHeader.set(VERSION_HEADER, VERSION);
-    const caller = await authenticate(ctx.requestHeader, this.issuer, this.store, kind);
+    const caller = await authenticate(
+      ctx.requestHeader,
+      this.issuer,
+      this.store,
+      kind,
+      this.#options.oidc,
+    );
     const problem = versionProblem(caller.kind, ctx.requestHeader.get(VERSION_HEADER), VERSION);
     if (problem) {
       if (caller.kind === "exporter") {

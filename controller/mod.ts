@@ -23,7 +23,7 @@ export {
   parseSelector,
   SelectorError,
 } from "./selector.ts";
-export { TokenError, TokenIssuer } from "./tokens.ts";
+export { OidcVerifier, type OidcVerifierOptions, TokenError, TokenIssuer } from "./tokens.ts";
 export { caFingerprint, ensureTlsMaterial } from "./tls_bootstrap.ts";
 export { parseAccessPolicies, parseGoDuration } from "./access_policy.ts";
 export { VERSION_HEADER, versionProblem } from "./version_check.ts";

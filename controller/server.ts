@@ -8,7 +8,7 @@ import { Router } from "../router/mod.ts";
 import { Controller } from "./controller.ts";
 import { type MetricsServer, serveMetrics } from "./metrics.ts";
 import { SqliteStore } from "./store/mod.ts";
-import { TokenIssuer } from "./tokens.ts";
+import { OidcVerifier, type OidcVerifierOptions, TokenIssuer } from "./tokens.ts";
 
 /** Upstream's default ports. */
 export const CONTROLLER_PORT = 8082;
@@ -30,6 +30,8 @@ export interface ControllerServerOptions {
   issuer?: string;
   /** `host:port` of the HTTP listener for /metrics, /healthz and /readyz; none when absent. */
   metricsListen?: string;
+  /** External OIDC issuers trusted for clients. */
+  oidc?: OidcVerifierOptions[];
 }
 
 /** A running controller. */
@@ -122,6 +124,7 @@ export async function startControllerServer(
       routerEndpoint: options.routerEndpoint ??
         `${options.tls ? "" : "http://"}${formatAddress(routerServer.address)}`,
       onLeaseEnded: (lease) => router.cutLease(lease.namespace, lease.name),
+      oidc: (options.oidc ?? []).map((o) => new OidcVerifier(o)),
     });
     server = await serve({
       address: options.listen,

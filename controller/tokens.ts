@@ -400,6 +400,11 @@ export class OidcVerifier {
     this.#options = options;
   }
 
+  /** The issuer URL it trusts. */
+  get issuer(): string {
+    return this.#options.issuer;
+  }
+
   /** The (prefixed) user name of a valid token; TokenError when the token is refused. */
   async verify(token: string, options: ClockOptions = {}): Promise<string> {
     const { issuer, audience, usernameClaim = "sub", usernamePrefix = "" } = this.#options;

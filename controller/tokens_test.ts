@@ -1,8 +1,6 @@
 import { strict as assert } from "node:assert";
 import { Buffer } from "node:buffer";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT } from "jose";
@@ -13,6 +11,7 @@ import {
   type TokenErrorReason,
   TokenIssuer,
 } from "./tokens.ts";
+import { serveOidc } from "../tests/fixtures/oidc_issuer.ts";
 
 const UID = "4f9c5d6e-0d7a-4b1e-9a53-1c2d3e4f5a6b";
 const CLIENT = { kind: "client", namespace: "lab", name: "alice", uid: UID } as const;
@@ -421,27 +420,6 @@ Deno.test("issuing refuses subjects that could not be parsed back", async () => 
 });
 
 /** Serves `issuer`'s discovery document and JWKS over HTTP, at the issuer URL it returns. */
-async function serveOidc(
-  makeIssuer: (url: string) => TokenIssuer,
-): Promise<{ issuer: TokenIssuer; url: string; close: () => Promise<void> }> {
-  // The issuer URL holds the port, known once listening; the handler reads it later.
-  const served: { issuer?: TokenIssuer } = {};
-  const server = createServer((req, res) => {
-    const body = req.url === "/.well-known/openid-configuration"
-      ? served.issuer!.discovery()
-      : req.url === "/jwks"
-      ? served.issuer!.jwks()
-      : undefined;
-    res.writeHead(body ? 200 : 404, { "content-type": "application/json" });
-    res.end(JSON.stringify(body ?? {}));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const issuer = served.issuer = makeIssuer(url);
-  const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  return { issuer, url, close };
-}
-
 Deno.test("OidcVerifier maps a token of an external issuer to a prefixed user name", async () => {
   const oidc = await serveOidc((url) => TokenIssuer.generate({ issuer: url }));
   try {

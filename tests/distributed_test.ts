@@ -14,6 +14,7 @@ import { createChannel } from "../transport/mod.ts";
 import type { PowerClient } from "../drivers/power/client.ts";
 import type { StorageMuxClient } from "../drivers/storage/mod.ts";
 import { withLab } from "./fixtures/lab.ts";
+import { serveOidc } from "./fixtures/oidc_issuer.ts";
 import { runToEnd } from "./fixtures/processes_io.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -256,4 +257,53 @@ Deno.test("jmp shell --auto-extend extends the lease until the access policy say
     assert.match(run.stderr, /jmp shell: lease \S+ has ended \(Expired/);
     assert.equal(run.code, 129, "the command was hung up (SIGHUP)");
   });
+});
+
+Deno.test("a token of a trusted OIDC issuer identifies the client mapped to its user", async () => {
+  const idp = await serveOidc();
+  try {
+    await withLab(async (lab) => {
+      await lab.controller.controller.store.createClient({
+        namespace: "lab",
+        name: "bob",
+        labels: {},
+        username: "oidc:client:idp:bob:u1",
+      });
+      const token = await idp.issuer.issueIdentityToken({
+        kind: "client",
+        namespace: "idp",
+        name: "bob",
+        uid: "u1",
+      });
+      const config = await lab.client("placeholder");
+      using bob = new ControllerConnection({
+        ...config,
+        token,
+        metadata: { namespace: "lab", name: "bob" },
+      });
+      assert.deepEqual(await bob.listLeases(), []);
+      const lease = await bob.createLease({ selector: "board=none", durationMs: 60_000 });
+      assert.equal(lease.client, "bob");
+
+      const stranger = await idp.issuer.issueIdentityToken({
+        kind: "client",
+        namespace: "idp",
+        name: "eve",
+        uid: "u2",
+      });
+      using eve = new ControllerConnection({
+        ...config,
+        token: stranger,
+        metadata: { namespace: "lab", name: "bob" },
+      });
+      const refused = await eve.listLeases().catch((e) => e);
+      assert.equal(refused.code, Code.PermissionDenied);
+      assert.match(
+        refused.rawMessage,
+        /no client in namespace lab is mapped to user oidc:client:idp:eve:u2/,
+      );
+    }, { oidc: [{ issuer: idp.url, audience: "jumpstarter", usernamePrefix: "oidc:" }] });
+  } finally {
+    await idp.close();
+  }
 });

@@ -87,6 +87,10 @@ export const createClientCommand: Command = {
     },
     { flags: "    --allow GLOB,...", summary: "driver client modules the config allows" },
     { flags: "    --unsafe", summary: "the config allows every driver client module" },
+    {
+      flags: "    --oidc-username USER",
+      summary: "the user of the controller's --oidc-issuer whose tokens act as this client",
+    },
     ...OUTPUT_DOCS,
   ],
   async run(args, ctx) {
@@ -94,6 +98,7 @@ export const createClientCommand: Command = {
       args,
       options: {
         ...ADMIN_OPTIONS,
+        "oidc-username": { type: "string" },
         label: { type: "string", short: "l", multiple: true, default: [] },
         save: { type: "boolean", default: false },
         allow: { type: "string", default: "" },
@@ -116,7 +121,9 @@ export const createClientCommand: Command = {
       );
     }
     await using data = await openControllerData(dataDirOf(values));
-    const record = await storeStep(() => data.store.createClient({ namespace, name, labels }));
+    const record = await storeStep(() =>
+      data.store.createClient({ namespace, name, labels, username: values["oidc-username"] })
+    );
     const config: NewClientConfig = {
       alias: name,
       name,

@@ -12,6 +12,7 @@ import {
   type ControllerServer,
   dataPaths,
   ensureTlsMaterial,
+  type OidcVerifierOptions,
   ROUTER_PORT,
   SqliteStore,
   SqliteStoreError,
@@ -53,6 +54,8 @@ export interface RunSettings {
   metricsListen?: TcpAddress;
   /** Serve only the router (tokens checked with the data folder's keys). */
   routerOnly: boolean;
+  /** An external OIDC issuer trusted for clients. */
+  oidc?: OidcVerifierOptions;
 }
 
 /** A started controller and what `run` reports about it. */
@@ -79,6 +82,10 @@ const RUN_OPTIONS = {
   "metrics-listen": { type: "string" },
   "no-metrics": { type: "boolean", default: false },
   "router-only": { type: "boolean", default: false },
+  "oidc-issuer": { type: "string" },
+  "oidc-audience": { type: "string", default: "jumpstarter" },
+  "oidc-username-claim": { type: "string", default: "sub" },
+  "oidc-username-prefix": { type: "string", default: "" },
 } as const;
 
 /** Checks the arguments of `run` into settings; usage errors point at its help. */
@@ -106,6 +113,12 @@ export function parseRunArgs(args: string[], ctx: Context): RunSettings {
     tls: tlsChoice(values, ctx),
     logLevel: values["log-level"] as LogLevel,
     routerOnly: values["router-only"],
+    oidc: values["oidc-issuer"] === undefined ? undefined : {
+      issuer: values["oidc-issuer"],
+      audience: values["oidc-audience"],
+      usernameClaim: values["oidc-username-claim"],
+      usernamePrefix: values["oidc-username-prefix"],
+    },
     metricsListen: values["no-metrics"] || values["router-only"] ? undefined : tcpAddress(
       "--metrics-listen",
       // Beside the controller: same host, and an ephemeral port when the controller has one.
@@ -369,6 +382,7 @@ async function startPrepared(settings: RunSettings, tls: ServerTls): Promise<Sta
       routerEndpoint,
       tls: tls.options,
       metricsListen: settings.metricsListen && formatAddress(settings.metricsListen),
+      oidc: settings.oidc ? [settings.oidc] : [],
     });
   } catch (err) {
     throw startupError(err, settings.dataDir);
@@ -428,7 +442,8 @@ export const controllerRunCommand: Command = {
   summary: "Run the controller and its router (state in a data folder, TLS by default)",
   usage: "[--data-dir DIR] [--listen HOST:PORT] [--router-listen HOST:PORT] [--advertise HOST] " +
     "[--router-endpoint HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-plaintext] " +
-    "[--metrics-listen HOST:PORT | --no-metrics] [--router-only] [--log-level LEVEL]",
+    "[--metrics-listen HOST:PORT | --no-metrics] [--router-only] [--oidc-issuer URL ...] " +
+    "[--log-level LEVEL]",
   options: [
     {
       flags: "    --data-dir DIR",
@@ -457,6 +472,20 @@ export const controllerRunCommand: Command = {
       summary: "/metrics, /healthz, /readyz over HTTP/1.1 (default: the --listen host, port 8080)",
     },
     { flags: "    --no-metrics", summary: "no metrics or probe listener" },
+    {
+      flags: "    --oidc-issuer URL",
+      summary: "also accept client tokens of this OpenID Connect issuer (see --oidc-*)",
+    },
+    {
+      flags: "    --oidc-audience AUD",
+      summary: "the audience they must name (default jumpstarter)",
+    },
+    {
+      flags: "    --oidc-username-claim C",
+      summary: "the claim with the user name (default sub); clients map to it with " +
+        "jmp admin create client --oidc-username",
+    },
+    { flags: "    --oidc-username-prefix P", summary: "put before that user name (e.g. dex:)" },
     {
       flags: "    --router-only",
       summary: "serve only the router (with the data folder's token keys); point the " +
