@@ -54,7 +54,7 @@ Deno.test(
     );
     const client = join(dir, "xdg/jumpstarter/clients/default.yaml");
     assert.equal(statSync(client).mode & 0o777, 0o600);
-    assert.match(readFileSync(client, "utf8"), /\n  ca: [A-Za-z0-9+/=]{100,}\n/);
+    assert.match(readFileSync(client, "utf8"), /\n {2}ca: [A-Za-z0-9+/=]{100,}\n/);
 
     const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(unit, "utf8"))?.[1];
     assert.ok(execStart, "the unit has an ExecStart");
