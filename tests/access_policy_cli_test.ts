@@ -3,23 +3,13 @@
 
 import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { ControllerConnection } from "../client/mod.ts";
 import { loadClientConfig } from "../config/mod.ts";
 import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-function command(entry: string, args: string[]): string[] {
-  return [
-    process.execPath,
-    ...["run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, "cli", entry)],
-    ...args,
-  ];
-}
+import { cliCommand } from "./fixtures/cli_processes.ts";
 
 Deno.test(
   "jmp admin apply -f: a policy admits one team for at most 1h and refuses the others",
@@ -27,9 +17,9 @@ Deno.test(
     const env = { ...process.env, HOME: join(dir, "home"), XDG_CONFIG_HOME: join(dir, "xdg") };
     const data = join(dir, "data");
     const admin = (args: string[]) =>
-      runToEnd(command("jmp.ts", ["admin", ...args, "--data-dir", data]), env);
+      runToEnd(cliCommand("jmp.ts", ["admin", ...args, "--data-dir", data]), env);
     const controller = await startUntil(
-      command("jmp-controller.ts", [
+      cliCommand("jmp-controller.ts", [
         ...["run", "--data-dir", data, "--insecure-plaintext", "--no-metrics"],
         ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"],
       ]),

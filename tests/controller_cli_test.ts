@@ -8,14 +8,13 @@ import * as net from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { ControllerConnection } from "../client/mod.ts";
 import { parseClientConfig, parseExporterConfig } from "../config/mod.ts";
 import { caFingerprint, TokenIssuer } from "../controller/mod.ts";
 import { type Run, runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
+import { cliCommand } from "./fixtures/cli_processes.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 // HOME moves to the temp folder; Deno's cache must not move with it.
 const BASE_ENV = {
   PATH: process.env.PATH ?? "",
@@ -33,21 +32,9 @@ function env(dir: string): Record<string, string> {
   };
 }
 
-function command(entry: string, args: string[]): string[] {
-  return [
-    process.execPath,
-    "run",
-    "-A",
-    "--config",
-    join(ROOT, "deno.json"),
-    join(ROOT, "cli", entry),
-    ...args,
-  ];
-}
-
 /** Runs `jmp ARGS` with the temp folder's HOME and config folders. */
 function jmp(dir: string, args: string[]): Promise<Run> {
-  return runToEnd(command("jmp.ts", args), env(dir));
+  return runToEnd(cliCommand("jmp.ts", args), env(dir));
 }
 
 /** Runs `jmp admin ARGS --data-dir DIR/data`. */
@@ -58,7 +45,7 @@ function admin(dir: string, args: string[]): Promise<Run> {
 /** Starts `jmp-controller run` on loopback with its data in DIR/data, until it is ready. */
 async function startController(dir: string, extra: string[] = []) {
   const started = await startUntil(
-    command("jmp-controller.ts", [
+    cliCommand("jmp-controller.ts", [
       "run",
       "--data-dir",
       join(dir, "data"),
@@ -188,7 +175,7 @@ Deno.test(
         parseClientConfig(client.stdout, join(dir, "alice.yaml")),
       );
       exporter = await startUntil(
-        command("jmp.ts", ["exporter", "run", "-c", exporterFile]),
+        cliCommand("jmp.ts", ["exporter", "run", "-c", exporterFile]),
         env(dir),
         "stdout",
         "Using exporter config",
@@ -400,7 +387,7 @@ Deno.test(
   withTempDir(async (dir) => {
     const run = (args: string[]) =>
       runToEnd(
-        command("jmp-controller.ts", ["run", "--router-listen", "127.0.0.1:0", ...args]),
+        cliCommand("jmp-controller.ts", ["run", "--router-listen", "127.0.0.1:0", ...args]),
         env(dir),
       );
     const busy = await occupiedPort();

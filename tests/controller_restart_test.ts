@@ -6,36 +6,13 @@
 
 import { strict as assert } from "node:assert";
 import { readFileSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { connectExporter, ControllerConnection } from "../client/mod.ts";
 import { loadClientConfig } from "../config/mod.ts";
 import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-function command(entry: string, args: string[]): string[] {
-  return [
-    process.execPath,
-    "run",
-    "-A",
-    "--config",
-    join(ROOT, "deno.json"),
-    join(ROOT, "cli", entry),
-    ...args,
-  ];
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { cliCommand, freePort } from "./fixtures/cli_processes.ts";
 
 async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, ms = 20_000) {
   const deadline = Date.now() + ms;
@@ -66,7 +43,7 @@ Deno.test(
     ];
     const startController = () =>
       startUntil(
-        command("jmp-controller.ts", controllerArgs),
+        cliCommand("jmp-controller.ts", controllerArgs),
         env,
         "stdout",
         "advertised endpoint",
@@ -77,7 +54,7 @@ Deno.test(
       const admin = async (kind: string, name: string, extra: string[]) => {
         const file = join(dir, `${name}.yaml`);
         const made = await runToEnd(
-          command("jmp.ts", [
+          cliCommand("jmp.ts", [
             "admin",
             "create",
             kind,
@@ -101,7 +78,7 @@ Deno.test(
         );
         exporters.push(
           await startUntil(
-            command("jmp-exporter.ts", ["run", "-c", file]),
+            cliCommand("jmp-exporter.ts", ["run", "-c", file]),
             env,
             "stderr",
             "registered with the controller",

@@ -3,30 +3,13 @@
 
 import { strict as assert } from "node:assert";
 import { readFileSync, statSync } from "node:fs";
-import * as net from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
+import { cliCommand, freePort } from "./fixtures/cli_processes.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const JMP = [
-  process.execPath,
-  "run",
-  "-A",
-  "--config",
-  join(ROOT, "deno.json"),
-  join(ROOT, "cli/jmp.ts"),
-];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const JMP = cliCommand("jmp.ts", []);
 
 Deno.test(
   "jmp install sets up the controller, a current default client and a systemd unit that runs it",

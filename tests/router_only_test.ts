@@ -3,32 +3,13 @@
 
 import { strict as assert } from "node:assert";
 import { readFileSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { connectExporter, ControllerConnection } from "../client/mod.ts";
 import { loadClientConfig } from "../config/mod.ts";
 import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-function command(entry: string, args: string[]): string[] {
-  return [
-    process.execPath,
-    ...["run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, "cli", entry)],
-    ...args,
-  ];
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { cliCommand, freePort } from "./fixtures/cli_processes.ts";
 
 Deno.test(
   "a router in its own process carries the leased connections the controller sends to it",
@@ -37,7 +18,7 @@ Deno.test(
     const data = join(dir, "data");
     const routerPort = await freePort();
     const controller = await startUntil(
-      command("jmp-controller.ts", [
+      cliCommand("jmp-controller.ts", [
         ...["run", "--data-dir", data, "--listen", "127.0.0.1:0", "--no-metrics"],
         ...["--router-listen", "127.0.0.1:0", "--router-endpoint", `127.0.0.1:${routerPort}`],
       ]),
@@ -46,7 +27,7 @@ Deno.test(
       "advertised endpoint",
     );
     const router = await startUntil(
-      command("jmp-controller.ts", [
+      cliCommand("jmp-controller.ts", [
         ...["run", "--router-only", "--data-dir", data],
         ...["--router-listen", `127.0.0.1:${routerPort}`],
       ]),
@@ -58,7 +39,7 @@ Deno.test(
     try {
       const make = async (args: string[]) => {
         const run = await runToEnd(
-          command("jmp.ts", ["admin", "create", ...args, "--data-dir", data]),
+          cliCommand("jmp.ts", ["admin", "create", ...args, "--data-dir", data]),
           env,
         );
         assert.equal(run.code, 0, run.stderr);
@@ -74,7 +55,7 @@ Deno.test(
       );
       await make(["client", "alice", "--out", join(dir, "alice.yaml")]);
       exporter = await startUntil(
-        command("jmp-exporter.ts", ["run", "-c", exporterFile]),
+        cliCommand("jmp-exporter.ts", ["run", "-c", exporterFile]),
         env,
         "stderr",
         "registered with the controller",
