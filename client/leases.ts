@@ -11,8 +11,20 @@ import { durationFromMs, durationMs, timestampMs } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { ClientConfig } from "../config/mod.ts";
 import { VERSION } from "../config/version.ts";
-import { clientv1, ControllerService } from "../proto/mod.ts";
-import { type Channel, endpointChannel, openByteStream, pipeDuplex } from "../transport/mod.ts";
+import {
+  clientv1,
+  ControllerService,
+  ExporterService,
+  ExporterStatus,
+  LogSource,
+} from "../proto/mod.ts";
+import {
+  type Channel,
+  createChannel,
+  endpointChannel,
+  openByteStream,
+  pipeDuplex,
+} from "../transport/mod.ts";
 
 /** A lease as the client sees it. */
 export interface LeaseInfo {
@@ -173,6 +185,56 @@ export class ControllerConnection implements Disposable {
     this.channel.close();
   }
 }
+
+/**
+ * Waits until the exporter behind `address` (a lease's tunnel socket) is ready for commands,
+ * showing its lease hook output meanwhile: a lease is granted before its beforeLease hook has
+ * prepared the board. Fails when the hook fails the lease, or after `timeoutMs`. Exporters
+ * that report no status (older ones) count as ready.
+ */
+export async function waitUntilReady(
+  address: string,
+  options: { timeoutMs: number; onHookLine?: (hook: string, line: string) => void },
+): Promise<void> {
+  const channel = createChannel(address, { tls: false });
+  const stop = new AbortController();
+  try {
+    const service = createClient(ExporterService, channel.transport);
+    const showing = (async () => {
+      for await (const entry of service.logStream({}, { signal: stop.signal })) {
+        const hook = HOOK_NAMES.get(entry.source ?? LogSource.UNSPECIFIED);
+        if (hook) options.onHookLine?.(hook, entry.message);
+      }
+    })();
+    showing.catch(() => {/* best effort: the status decides */});
+    const deadline = Date.now() + options.timeoutMs;
+    while (true) {
+      let status: ExporterStatus;
+      try {
+        status = (await service.getStatus({})).status;
+      } catch (err) {
+        if (err instanceof ConnectError && err.code === Code.Unimplemented) return;
+        throw err;
+      }
+      if (status === ExporterStatus.LEASE_READY) return;
+      if (Date.now() >= deadline) {
+        throw new LeaseError(
+          `the exporter was not ready within ${Math.round(options.timeoutMs / 1000)} s ` +
+            `(status ${ExporterStatus[status]})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    stop.abort();
+    channel.close();
+  }
+}
+
+const HOOK_NAMES = new Map([
+  [LogSource.BEFORE_LEASE_HOOK, "beforeLease"],
+  [LogSource.AFTER_LEASE_HOOK, "afterLease"],
+]);
 
 /** A local socket whose connections reach a leased exporter through the router. */
 export class LeaseTunnel implements AsyncDisposable {

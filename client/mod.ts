@@ -5,4 +5,10 @@ export { chooseClientClass, type ClientChoice } from "./client_classes.ts";
 export { connectExporter, type ConnectOptions, type ExporterConnection } from "./connect.ts";
 export { env, HOST_ENV, NotInShellError } from "./env.ts";
 export { DriverCallError, DriverClient } from "../drivers/framework/mod.ts";
-export { ControllerConnection, LeaseError, type LeaseInfo, LeaseTunnel } from "./leases.ts";
+export {
+  ControllerConnection,
+  LeaseError,
+  type LeaseInfo,
+  LeaseTunnel,
+  waitUntilReady,
+} from "./leases.ts";

@@ -24,6 +24,8 @@ export interface LifecycleOptions {
   releaseLease(name: string): Promise<void>;
   /** Stops the exporter (onFailure: exit). */
   exit(code: number, reason: string): void;
+  /** Told when a lease begins (before its hook runs). */
+  onLeaseBegins?(name: string): void;
 }
 
 /** Where the lifecycle is. */
@@ -98,6 +100,7 @@ export class LeaseLifecycle {
   }
 
   async #start(lease: CurrentLease): Promise<void> {
+    this.#options.onLeaseBegins?.(lease.name);
     const hook = this.#options.hooks.beforeLease;
     if (hook) {
       this.#phase = "beforeLease";

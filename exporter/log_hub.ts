@@ -22,6 +22,10 @@ export interface LogEntry {
 /** How many lines a slow subscriber may fall behind before the oldest are dropped. */
 const SUBSCRIBER_QUEUE = 256;
 
+// Lease hook lines are kept for the current lease and replayed to new subscribers: a client
+// usually connects while (or after) its beforeLease hook runs, and should see what it said.
+const HOOK_SOURCES = new Set([LogSource.BEFORE_LEASE_HOOK, LogSource.AFTER_LEASE_HOOK]);
+
 /**
  * A fan-out of log entries. A subscriber that does not keep up loses its oldest lines, never
  * blocks the drivers.
@@ -36,15 +40,25 @@ const SUBSCRIBER_QUEUE = 256;
 export class LogHub {
   readonly #subscribers = new Set<{ queue: LogEntry[]; wake: () => void }>();
   readonly #sink: ((entry: LogEntry) => void) | undefined;
+  #hookLines: LogEntry[] = [];
 
   /** `sink` sees every entry (e.g. the exporter's own stderr). */
   constructor(sink?: (entry: LogEntry) => void) {
     this.#sink = sink;
   }
 
+  /** Forgets the hook lines kept so far (a new lease begins). */
+  clearHookLines(): void {
+    this.#hookLines = [];
+  }
+
   /** Publishes one entry. */
   publish(entry: LogEntry): void {
     this.#sink?.(entry);
+    if (HOOK_SOURCES.has(entry.source)) {
+      this.#hookLines.push(entry);
+      if (this.#hookLines.length > SUBSCRIBER_QUEUE) this.#hookLines.shift();
+    }
     for (const subscriber of this.#subscribers) {
       subscriber.queue.push(entry);
       if (subscriber.queue.length > SUBSCRIBER_QUEUE) subscriber.queue.shift();
@@ -64,9 +78,9 @@ export class LogHub {
     };
   }
 
-  /** Entries published from now on, until `signal` aborts. */
+  /** The current lease's hook lines so far, then entries published from now on, until `signal` aborts. */
   async *subscribe(signal: AbortSignal): AsyncGenerator<LogEntry> {
-    const subscriber = { queue: [] as LogEntry[], wake: () => {} };
+    const subscriber = { queue: [...this.#hookLines], wake: () => {} };
     this.#subscribers.add(subscriber);
     const aborted = new Promise<void>((resolve) => {
       if (signal.aborted) resolve();

@@ -152,6 +152,7 @@ class ControllerLink {
         this.exitReason = reason;
         this.#stopped.abort();
       },
+      onLeaseBegins: () => session.logs.clearHookLines(),
     });
   }
 

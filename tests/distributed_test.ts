@@ -307,3 +307,26 @@ Deno.test("a token of a trusted OIDC issuer identifies the client mapped to its 
     await idp.close();
   }
 });
+
+Deno.test("jmp shell waits for the beforeLease hook and shows what it says", async () => {
+  await withLab(async (lab) => {
+    await lab.exporter(
+      "bench",
+      { board: "rpi4" },
+      "\n  power: {type: MockPower}\nhooks:\n  beforeLease:\n" +
+        '    script: "echo preparing the board; sleep 0.5; echo board ready"\n',
+    );
+    const config = await lab.client("alice");
+    const run = await runToEnd([
+      process.execPath,
+      ...["run", "-A", join(ROOT, "cli/jmp.ts"), "shell", "--client-config", config.file!],
+      ...["-l", "board=rpi4", "--", "j", "power", "on"],
+    ], process.env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "power on\n");
+    assert.match(
+      run.stderr,
+      /jmp shell: \[beforeLease\] preparing the board\njmp shell: \[beforeLease\] board ready\n/,
+    );
+  });
+});

@@ -11,6 +11,7 @@ import {
   type ControllerConnection,
   HOST_ENV,
   type LeaseInfo,
+  waitUntilReady,
 } from "../../client/mod.ts";
 import { formatDuration } from "../duration.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
@@ -167,6 +168,12 @@ async function leasedShell(
     );
     if (signals.received) return signals.exitCode;
     await using tunnel = await connection.openTunnel(lease.name);
+    await controllerStep(() =>
+      waitUntilReady(`unix:${tunnel.socket}`, {
+        timeoutMs: connection.config.leases.dialTimeout * 1000,
+        onHookLine: (hook, line) => ctx.io.stderr(`jmp shell: [${hook}] ${line}\n`),
+      })
+    );
     const binDir = writeJCommand(tunnel.socket.replace(/\/[^/]*$/, ""));
     const allow = connection.config.drivers;
     ctx.io.stderr(`jmp shell: lease ${lease.name} on exporter ${lease.exporter}\n`);
