@@ -165,7 +165,10 @@ const getExportersCommand: Command = {
   usage: "[-l SELECTOR] [-o FORMAT]",
   options: [
     { flags: "-l, --selector SEL", summary: "only those matching, e.g. board=rpi4" },
-    OUTPUT_DOC,
+    {
+      flags: "-o, --output FORMAT",
+      summary: "text (default), wide (with messages), json, yaml or name",
+    },
     ...CLIENT_OPTION_DOCS,
   ],
   async run(args, ctx) {
@@ -178,7 +181,8 @@ const getExportersCommand: Command = {
       },
       strict: true,
     }, ctx);
-    const format = listFormat(values.output, ctx);
+    const wide = values.output === "wide";
+    const format = listFormat(wide ? "text" : values.output, ctx);
     using connection = await clientConnection(values);
     const exporters = await controllerStep(() => connection.listExporters(values.selector));
     const rows = exporters.map((e) => ({
@@ -188,13 +192,14 @@ const getExportersCommand: Command = {
       status: ExporterStatus[e.status] ?? String(e.status),
       message: e.statusMessage,
     }));
-    ctx.io.stdout(renderRows(rows, format, [
+    const columns = [
       ["NAME", "name"],
       ["LABELS", "labels"],
       ["ONLINE", "online"],
       ["STATUS", "status"],
-      ["MESSAGE", "message"],
-    ], "name"));
+      ...(wide ? [["MESSAGE", "message"]] : []),
+    ] as [string, keyof typeof rows[number]][];
+    ctx.io.stdout(renderRows(rows, format, columns, "name"));
   },
 };
 
