@@ -164,7 +164,7 @@ export class ControllerConnection implements Disposable {
       if (lease.message !== last) options.onWait?.(last = lease.message);
       if (Date.now() >= deadline) {
         throw new LeaseError(
-          `no exporter became free within ${Math.round(options.timeoutMs / 1000)} s ` +
+          `no exporter became free within ${seconds(options.timeoutMs)} ` +
             `(lease ${name}: ${lease.message})`,
         );
       }
@@ -219,7 +219,7 @@ export async function waitUntilReady(
       if (status === ExporterStatus.LEASE_READY) return;
       if (Date.now() >= deadline) {
         throw new LeaseError(
-          `the exporter was not ready within ${Math.round(options.timeoutMs / 1000)} s ` +
+          `the exporter was not ready within ${seconds(options.timeoutMs)} ` +
             `(status ${ExporterStatus[status]})`,
         );
       }
@@ -335,6 +335,10 @@ async function dialWithRetry(connection: ControllerConnection, lease: string, si
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
 function leaseInfo(lease: clientv1.Lease): LeaseInfo {

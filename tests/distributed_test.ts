@@ -57,6 +57,12 @@ Deno.test("waiting clients get a busy exporter in the order they asked", async (
       await a.releaseLease(first.name);
       assert.equal((await b.waitForLease(second.name, { timeoutMs: 10_000 })).exporter, "only");
       assert.equal((await c.getLease(third.name)).state, "Pending");
+      // Waiting has a limit, and says what it waited for when it runs out.
+      const impatient = await c.waitForLease(third.name, { timeoutMs: 300 }).catch((e) => e);
+      assert.match(
+        impatient.message,
+        /^no exporter became free within 0\.3 s \(lease \S+: waiting for an exporter matching board=rpi4: all 1 in use\)$/,
+      );
       await b.releaseLease(second.name);
       assert.equal((await c.waitForLease(third.name, { timeoutMs: 10_000 })).exporter, "only");
     } finally {
@@ -91,6 +97,9 @@ Deno.test("an expired lease cuts the client's open byte stream", async () => {
     assert.ok(outcome instanceof Error, `the stream ${outcome}`);
     assert.ok(Date.now() - started < 6000, "cut within seconds of the expiry");
     assert.equal((await alice.getLease(lease.name)).state, "Expired");
+    // Using an expired lease fails at once, saying so.
+    const late = await alice.waitForLease(lease.name, { timeoutMs: 10_000 }).catch((e) => e);
+    assert.match(late.message, /^lease \S+ cannot be had: expired at \d{4}-/);
   });
 });
 
