@@ -58,6 +58,13 @@ export interface ControllerOptions {
   onLeaseEnded?: (lease: LeaseRecord) => void;
   /** External OIDC issuers whose tokens identify clients (mapped by user name). */
   oidc?: OidcVerifier[];
+  /**
+   * Whether this replica schedules leases (the elected leader); always, when absent. With
+   * several replicas, `pollMs` makes the leader reconcile and every replica tell its
+   * exporters about changes made elsewhere.
+   */
+  isLeader?: () => boolean;
+  pollMs?: number;
   now?: () => number;
 }
 
@@ -84,6 +91,9 @@ export class Controller {
   readonly #status = new Map<string, Set<Mailbox<StatusResponse>>>();
   /** The Listen stream of each exporter's current lease. */
   readonly #listen = new Map<string, Mailbox<ListenResponse>>();
+  /** The lease each connected exporter was last told about ("" for none). */
+  readonly #told = new Map<string, string>();
+  #poller: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -93,8 +103,40 @@ export class Controller {
     this.scheduler = new LeaseScheduler(options.store, {
       now: this.#now,
       onEvent: (event) => this.#onLeaseEvent(event),
-      isConnected: (exporter) => this.isConnected(exporter.namespace, exporter.name),
+      // With several replicas an exporter's stream may be held by another one: its heartbeat
+      // (last seen) is what tells that it is there.
+      isConnected: options.pollMs
+        ? () => true
+        : (exporter) => this.isConnected(exporter.namespace, exporter.name),
     });
+    if (options.pollMs) {
+      this.#poller = setInterval(() => this.#poll().catch(() => {}), options.pollMs);
+    }
+  }
+
+  // Only the leader decides; the others' calls are picked up by its next poll.
+  #reconcile(namespace: string): Promise<void> {
+    return this.#options.isLeader?.() === false
+      ? Promise.resolve()
+      : this.scheduler.reconcile(namespace);
+  }
+
+  // One round of the multi-replica loop: the leader applies the rules, every replica tells its
+  // exporters about leases that began or ended elsewhere.
+  async #poll(): Promise<void> {
+    if (this.#options.isLeader?.() !== false) {
+      for (const namespace of await this.store.listNamespaces()) {
+        await this.scheduler.reconcile(namespace);
+      }
+    }
+    for (const exporterKey of [...this.#status.keys()]) {
+      if (!this.#status.get(exporterKey)?.size) continue;
+      const [namespace, name] = exporterKey.split("/");
+      const active = await this.store.activeLeaseOf(namespace, name);
+      if ((active?.name ?? "") === (this.#told.get(exporterKey) ?? "")) continue;
+      const lease = active ?? (await this.store.getLease(namespace, this.#told.get(exporterKey)!));
+      if (lease) this.#tellExporter(namespace, name, lease, active !== undefined);
+    }
   }
 
   /** Registers the services on a connect-es router. */
@@ -115,11 +157,12 @@ export class Controller {
 
   /** Applies the lease rules to every namespace that has leases or exporters. */
   async reconcileAll(namespaces: string[]): Promise<void> {
-    for (const namespace of namespaces) await this.scheduler.reconcile(namespace);
+    for (const namespace of namespaces) await this.#reconcile(namespace);
   }
 
   /** Stops timers and ends the open streams. */
   close(): void {
+    clearInterval(this.#poller);
     this.scheduler.close();
     for (const boxes of this.#status.values()) for (const box of boxes) box.close();
     for (const box of this.#listen.values()) box.close();
@@ -144,6 +187,7 @@ export class Controller {
   }
 
   #tellExporter(namespace: string, exporter: string, lease: LeaseRecord, leased: boolean): void {
+    this.#told.set(key(namespace, exporter), leased ? lease.name : "");
     const message = create(StatusResponseSchema, {
       leased,
       leaseName: leased ? lease.name : undefined,
@@ -193,7 +237,7 @@ export class Controller {
       throw new ConnectError(`lease ${name} has already ended`, Code.FailedPrecondition);
     }
     await this.store.updateLeaseSpec(caller.namespace, name, { release: true });
-    await this.scheduler.reconcile(caller.namespace);
+    await this.#reconcile(caller.namespace);
   }
 
   async #createLease(
@@ -227,7 +271,7 @@ export class Controller {
         ? new ConnectError(err.message, Code.AlreadyExists)
         : err;
     });
-    await this.scheduler.reconcile(caller.namespace);
+    await this.#reconcile(caller.namespace);
     return (await this.store.getLease(caller.namespace, lease.name)) ?? lease;
   }
 
@@ -251,7 +295,7 @@ export class Controller {
           statusMessage: "Exporter registered",
           version: ctx.requestHeader.get("x-jumpstarter-version") ?? undefined,
         });
-        await this.scheduler.reconcile(caller.namespace);
+        await this.#reconcile(caller.namespace);
         return { uuid: record.uid };
       },
       unregister: async (req, ctx) => {
@@ -261,7 +305,7 @@ export class Controller {
           statusMessage: req.reason || "unregistered",
           lastSeen: this.#now(),
         });
-        await this.scheduler.reconcile(caller.namespace);
+        await this.#reconcile(caller.namespace);
         return {};
       },
       reportStatus: async (req, ctx) => {
@@ -277,7 +321,7 @@ export class Controller {
             await this.store.updateLeaseSpec(caller.namespace, active.name, { release: true });
           }
         }
-        await this.scheduler.reconcile(caller.namespace);
+        await this.#reconcile(caller.namespace);
         return {};
       },
       status: (_req, ctx) => this.#statusStream(ctx),
@@ -334,19 +378,20 @@ export class Controller {
     try {
       // The current state first: an exporter that reconnects mid-lease picks its lease up again.
       const active = await this.store.activeLeaseOf(caller.namespace, caller.name);
+      this.#told.set(exporterKey, active?.name ?? "");
       box.put(create(StatusResponseSchema, {
         leased: active !== undefined,
         leaseName: active?.name,
         clientName: active?.client,
         context: active?.context ?? {},
       }));
-      await this.scheduler.reconcile(caller.namespace);
+      await this.#reconcile(caller.namespace);
       yield* box.drain(ctx.signal);
     } finally {
       clearInterval(beat);
       boxes.delete(box);
       await seen();
-      this.scheduler.reconcile(caller.namespace).catch(() => {});
+      this.#reconcile(caller.namespace).catch(() => {});
     }
   }
 
@@ -512,7 +557,7 @@ export class Controller {
           );
         }
         await this.store.updateLeaseSpec(name.namespace, name.name, patch);
-        await this.scheduler.reconcile(name.namespace);
+        await this.#reconcile(name.namespace);
         const fresh = await this.store.getLease(name.namespace, name.name);
         return leaseResource(fresh ?? lease, this.#now());
       },

@@ -45,6 +45,11 @@ export interface MetricsSource {
   connectedExporters(): number;
   /** Router streams waiting for their partner. */
   waitingStreams(): number;
+  /**
+   * Whether this replica should get traffic; with several replicas only the leader does, since
+   * lease streams (Listen, Status, router pairs) live in one process. Always, when absent.
+   */
+  serving?(): boolean;
 }
 
 /** The metrics page, computed from the store now. */
@@ -105,6 +110,7 @@ export async function serveMetrics(address: string, source: MetricsSource): Prom
     if (req.method !== "GET") return reply(405, "only GET\n");
     if (path === "/healthz") return reply(200, "ok\n");
     if (path === "/readyz") {
+      if (source.serving?.() === false) return reply(503, "standby: another replica leads\n");
       source.store.listNamespaces().then(
         () => reply(200, "ok\n"),
         (err) => reply(503, `store unavailable: ${err instanceof Error ? err.message : err}\n`),

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { formatAddress, type GrpcServer, serve, type ServerTlsOptions } from "../transport/mod.ts";
 import { Router } from "../router/mod.ts";
 import { Controller } from "./controller.ts";
+import type { KubernetesBackendOptions } from "./kubernetes_backend.ts";
 import { type MetricsServer, serveMetrics } from "./metrics.ts";
 import { SqliteStore } from "./store/mod.ts";
 import { OidcVerifier, type OidcVerifierOptions, TokenIssuer } from "./tokens.ts";
@@ -32,6 +33,8 @@ export interface ControllerServerOptions {
   metricsListen?: string;
   /** External OIDC issuers trusted for clients. */
   oidc?: OidcVerifierOptions[];
+  /** Keep the state in Kubernetes custom resources instead of SQLite in `dataDir`. */
+  kubernetes?: Omit<KubernetesBackendOptions, "issuer">;
 }
 
 /** A running controller. */
@@ -41,7 +44,10 @@ export interface ControllerServer {
   readonly server: GrpcServer;
   readonly routerServer: GrpcServer;
   readonly metrics?: MetricsServer;
-  close(): Promise<void>;
+  /** Whether this replica leads (always true without an election). */
+  isLeader(): boolean;
+  /** Stops; `releaseLeadership: false` leaves the election lease to go stale, as a crash would. */
+  close(options?: { releaseLeadership?: boolean }): Promise<void>;
 }
 
 /** Paths inside a data folder. */
@@ -94,6 +100,25 @@ export async function startRouterServer(
 // The router carries whole HTTP/2 frames of inner connections, up to the exporter's own limit.
 const ROUTER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+// The store and token keys: SQLite and a key file in the data folder, or Kubernetes.
+async function openBackend(options: ControllerServerOptions) {
+  if (options.kubernetes) {
+    // Loaded only when asked for: the Kubernetes client is large and warns on load.
+    const { openKubernetesBackend } = await import("./kubernetes_backend.ts");
+    return await openKubernetesBackend({ ...options.kubernetes, issuer: options.issuer });
+  }
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const paths = dataPaths(options.dataDir);
+  const store = SqliteStore.open(paths.db);
+  try {
+    const issuer = await TokenIssuer.loadOrCreate(paths.keys, { issuer: options.issuer });
+    return { store, issuer, elector: undefined };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
 /**
  * Opens the state and keys in `dataDir` and serves. Leases and their timers pick up where a
  * previous run left them.
@@ -101,10 +126,7 @@ const ROUTER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export async function startControllerServer(
   options: ControllerServerOptions,
 ): Promise<ControllerServer> {
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const paths = dataPaths(options.dataDir);
-  const store = SqliteStore.open(paths.db);
-  const issuer = await TokenIssuer.loadOrCreate(paths.keys, { issuer: options.issuer });
+  const { store, issuer, elector } = await openBackend(options);
   const router = routerFor(issuer);
   let routerServer: GrpcServer | undefined;
   let server: GrpcServer | undefined;
@@ -125,7 +147,9 @@ export async function startControllerServer(
         `${options.tls ? "" : "http://"}${formatAddress(routerServer.address)}`,
       onLeaseEnded: (lease) => router.cutLease(lease.namespace, lease.name),
       oidc: (options.oidc ?? []).map((o) => new OidcVerifier(o)),
+      ...(elector ? { isLeader: () => elector.isLeader, pollMs: 1000 } : {}),
     });
+    elector?.start();
     server = await serve({
       address: options.listen,
       routes: controller.routes,
@@ -139,12 +163,15 @@ export async function startControllerServer(
         grantLatency: controller.grantLatency,
         connectedExporters: () => controller.connectedCount,
         waitingStreams: () => router.waitingCount,
+        serving: elector ? () => elector.isLeader : undefined,
       })
       : undefined;
     const started = { controller, router, server, routerServer, metrics };
     return {
       ...started,
-      async close() {
+      isLeader: () => elector?.isLeader ?? true,
+      async close({ releaseLeadership = true } = {}) {
+        await elector?.stop(releaseLeadership);
         controller.close();
         await Promise.all([
           started.server.close(),

@@ -56,6 +56,8 @@ export interface RunSettings {
   routerOnly: boolean;
   /** An external OIDC issuer trusted for clients. */
   oidc?: OidcVerifierOptions;
+  /** State in Kubernetes custom resources of this namespace (kubeconfig text, or in-cluster). */
+  kubernetes?: { namespace: string; kubeconfig?: string };
 }
 
 /** A started controller and what `run` reports about it. */
@@ -82,6 +84,9 @@ const RUN_OPTIONS = {
   "metrics-listen": { type: "string" },
   "no-metrics": { type: "boolean", default: false },
   "router-only": { type: "boolean", default: false },
+  store: { type: "string", default: "sqlite" },
+  namespace: { type: "string" },
+  kubeconfig: { type: "string" },
   "oidc-issuer": { type: "string" },
   "oidc-audience": { type: "string", default: "jumpstarter" },
   "oidc-username-claim": { type: "string", default: "sub" },
@@ -113,6 +118,7 @@ export function parseRunArgs(args: string[], ctx: Context): RunSettings {
     tls: tlsChoice(values, ctx),
     logLevel: values["log-level"] as LogLevel,
     routerOnly: values["router-only"],
+    kubernetes: kubernetesChoice(values, ctx),
     oidc: values["oidc-issuer"] === undefined ? undefined : {
       issuer: values["oidc-issuer"],
       audience: values["oidc-audience"],
@@ -127,6 +133,33 @@ export function parseRunArgs(args: string[], ctx: Context): RunSettings {
       ctx,
     ),
   };
+}
+
+function kubernetesChoice(
+  values: { store: string; namespace?: string; kubeconfig?: string },
+  ctx: Context,
+): RunSettings["kubernetes"] {
+  if (values.store === "sqlite") {
+    if (values.namespace || values.kubeconfig) {
+      throw usageError("--namespace and --kubeconfig go with --store kubernetes", ctx);
+    }
+    return undefined;
+  }
+  if (values.store !== "kubernetes") {
+    throw usageError(`--store must be sqlite or kubernetes, not "${values.store}"`, ctx);
+  }
+  let kubeconfig: string | undefined;
+  if (values.kubeconfig) {
+    try {
+      kubeconfig = readFileSync(values.kubeconfig, "utf8");
+    } catch (err) {
+      throw new CliError(
+        `--kubeconfig ${values.kubeconfig}: ${(err as { code?: string }).code ?? err}`,
+      );
+    }
+  }
+  // In a pod the namespace comes from the downward API (NAMESPACE), as upstream's does.
+  return { namespace: values.namespace ?? process.env.NAMESPACE ?? "default", kubeconfig };
 }
 
 function listenHost(listen: string): string {
@@ -383,6 +416,7 @@ async function startPrepared(settings: RunSettings, tls: ServerTls): Promise<Sta
       tls: tls.options,
       metricsListen: settings.metricsListen && formatAddress(settings.metricsListen),
       oidc: settings.oidc ? [settings.oidc] : [],
+      kubernetes: settings.kubernetes,
     });
   } catch (err) {
     throw startupError(err, settings.dataDir);
@@ -407,8 +441,11 @@ async function startPrepared(settings: RunSettings, tls: ServerTls): Promise<Sta
     ? `metrics on ${settings.metricsListen.host}:${server.metrics.port} ` +
       "(/metrics, /healthz, /readyz)\n"
     : "";
+  const state = settings.kubernetes
+    ? `state: custom resources in Kubernetes namespace ${settings.kubernetes.namespace}\n`
+    : `state: ${dataPaths(settings.dataDir).db}\n`;
   const banner = `controller listening on ${formatAddress(server.server.address)}, ` +
-    `router on ${formatAddress(server.routerServer.address)}\n${metrics}${tls.note}` +
+    `router on ${formatAddress(server.routerServer.address)}\n${metrics}${state}${tls.note}` +
     `advertised endpoint: ${info.endpoint} (router ${info.routerEndpoint})\n`;
   return { server, info, banner };
 }
@@ -443,6 +480,7 @@ export const controllerRunCommand: Command = {
   usage: "[--data-dir DIR] [--listen HOST:PORT] [--router-listen HOST:PORT] [--advertise HOST] " +
     "[--router-endpoint HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-plaintext] " +
     "[--metrics-listen HOST:PORT | --no-metrics] [--router-only] [--oidc-issuer URL ...] " +
+    "[--store sqlite|kubernetes [--namespace NS] [--kubeconfig FILE]] " +
     "[--log-level LEVEL]",
   options: [
     {
@@ -472,6 +510,19 @@ export const controllerRunCommand: Command = {
       summary: "/metrics, /healthz, /readyz over HTTP/1.1 (default: the --listen host, port 8080)",
     },
     { flags: "    --no-metrics", summary: "no metrics or probe listener" },
+    {
+      flags: "    --store sqlite|kubernetes",
+      summary: "where the state lives: SQLite in the data folder (default), or custom resources",
+    },
+    {
+      flags: "    --namespace NS",
+      summary: "with --store kubernetes: the namespace (default $NAMESPACE, else default)",
+    },
+    {
+      flags: "    --kubeconfig FILE",
+      summary: "with --store kubernetes: how to reach the API server (default: in-cluster, " +
+        "else ~/.kube/config)",
+    },
     {
       flags: "    --oidc-issuer URL",
       summary: "also accept client tokens of this OpenID Connect issuer (see --oidc-*)",

@@ -1,0 +1,138 @@
+// Two controller replicas on one API server (the in-test stand-in of tests/fixtures/kube_api,
+// not a real cluster): one leads and grants leases; when it dies without handing over, the
+// other takes over once its claim goes stale, and no lease and no exporter is granted twice.
+
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { type ControllerServer, startControllerServer } from "../controller/mod.ts";
+import { KubernetesStore } from "../controller/store/kubernetes.ts";
+import { startKubeApi } from "./fixtures/kube_api/mod.ts";
+import { cliCommand } from "./fixtures/cli_processes.ts";
+import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
+import { withTempDir } from "./fixtures/temp_dir.ts";
+
+const NS = "lab";
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test(
+  "a replica takes over from a leader that died, and no lease is granted twice",
+  withTempDir(async (dir) => {
+    await using api = await startKubeApi({ namespace: NS });
+    const replica = (identity: string) =>
+      startControllerServer({
+        dataDir: join(dir, identity),
+        listen: "127.0.0.1:0",
+        routerListen: "127.0.0.1:0",
+        kubernetes: {
+          namespace: NS,
+          kubeconfig: api.kubeconfig,
+          identity,
+          election: { leaseDurationMs: 1000, retryMs: 100 },
+        },
+      });
+    const replicas: ControllerServer[] = [await replica("a"), await replica("b")];
+    const store = KubernetesStore.connect({ kubeconfig: api.kubeconfig, namespace: NS });
+    try {
+      await until("a leader", () => replicas.some((r) => r.isLeader()));
+      assert.equal(replicas.filter((r) => r.isLeader()).length, 1, "exactly one leads");
+      // Both replicas share the token keys (a Secret): a token of one verifies on the other.
+      const token = await replicas[0].controller.issuer.issueIdentityToken({
+        kind: "client",
+        namespace: NS,
+        name: "c",
+        uid: "u",
+      });
+      assert.equal((await replicas[1].controller.issuer.verifyIdentityToken(token)).name, "c");
+
+      await store.createClient({ namespace: NS, name: "c", labels: {} });
+      for (const name of ["e1", "e2", "e3"]) {
+        await store.createExporter({ namespace: NS, name, labels: { rig: "x" } });
+        await store.updateExporter(NS, name, {
+          devices: [],
+          lastSeen: Date.now(),
+          status: "Available",
+        });
+      }
+      const leases = Array.from({ length: 6 }, (_, i) => `l${i}`);
+      for (const name of leases) {
+        await store.createLease({
+          namespace: NS,
+          name,
+          client: "c",
+          selector: { matchLabels: { rig: "x" }, matchExpressions: [] },
+          durationMs: 600_000,
+          tags: {},
+          context: {},
+          allowDisabled: false,
+          release: false,
+        });
+      }
+      const granted = async () =>
+        (await store.listLeases(NS, { includeEnded: true })).filter((l) => l.status.exporter);
+      // The leader notices leases made elsewhere (its poll) and grants one per exporter, FIFO.
+      await until("three grants", async () => (await granted()).length === 3);
+      assert.deepEqual((await granted()).map((l) => l.name), ["l0", "l1", "l2"]);
+
+      const leader = replicas.find((r) => r.isLeader())!;
+      const other = replicas.find((r) => r !== leader)!;
+      await leader.close({ releaseLeadership: false });
+      replicas.splice(replicas.indexOf(leader), 1);
+      for (const name of ["l0", "l1", "l2"]) {
+        await store.endLease(NS, name, { now: Date.now(), conditions: [] });
+      }
+      await until("the other replica leading", () => other.isLeader(), 5000);
+      await until("the next three grants", async () => (await granted()).length === 6);
+      const all = await store.listLeases(NS, { includeEnded: true });
+      const active = all.filter((l) => l.status.exporter && !l.status.ended);
+      assert.deepEqual(active.map((l) => l.name).sort(), ["l3", "l4", "l5"]);
+      assert.equal(new Set(active.map((l) => l.status.exporter)).size, 3, "one lease per exporter");
+    } finally {
+      for (const r of replicas) await r.close();
+    }
+  }),
+);
+
+Deno.test(
+  "jmp-controller run --store kubernetes serves from custom resources, and says where",
+  withTempDir(async (dir) => {
+    await using api = await startKubeApi({ namespace: NS });
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, api.kubeconfig);
+    const controller = await startUntil(
+      cliCommand("jmp-controller.ts", [
+        ...["run", "--store", "kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS],
+        ...["--data-dir", join(dir, "data"), "--insecure-plaintext", "--no-metrics"],
+        ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"],
+      ]),
+      process.env,
+      "stdout",
+      "advertised endpoint",
+    );
+    try {
+      assert.match(controller.output, /\nstate: custom resources in Kubernetes namespace lab\n/);
+      // It shares its token keys through a Secret and takes part in the election.
+      await until("the keys Secret", () => api.objects("secrets", NS).length === 1);
+      await until(
+        "the election lease",
+        () => api.objects("leases.coordination.k8s.io", NS).length === 1,
+      );
+      const bad = await runToEnd(
+        cliCommand("jmp-controller.ts", ["run", "--store", "etcd", "--insecure-plaintext"]),
+        process.env,
+      );
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--store must be sqlite or kubernetes, not "etcd"/);
+    } finally {
+      await controller.stop();
+    }
+  }),
+);
