@@ -13,6 +13,7 @@ import {
   NotFoundError,
   SqliteStore,
   SqliteStoreError,
+  type Store,
   TokenIssuer,
 } from "../controller/mod.ts";
 import { CliError } from "./command.ts";
@@ -122,10 +123,15 @@ function parseControllerInfo(text: string, file: string): ControllerInfo {
 
 /** What admin commands work on: the advertised endpoint, the state and the token keys. */
 export interface ControllerData extends AsyncDisposable {
-  readonly dataDir: string;
   readonly info: ControllerInfo;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly issuer: TokenIssuer;
+}
+
+/** Where a controller keeps its state: a data folder, or a Kubernetes namespace. */
+export interface ControllerSource {
+  dataDir: string;
+  kubernetes?: { namespace: string; kubeconfig?: string };
 }
 
 /**
@@ -137,7 +143,9 @@ export interface ControllerData extends AsyncDisposable {
  * const clients = await data.store.listClients("default");
  * ```
  */
-export async function openControllerData(dataDir: string): Promise<ControllerData> {
+export async function openControllerData(source: ControllerSource): Promise<ControllerData> {
+  if (source.kubernetes) return await openKubernetesData(source.kubernetes);
+  const dataDir = source.dataDir;
   const info = readControllerInfo(dataDir);
   const paths = dataPaths(dataDir);
   // Fresh keys made here would sign tokens the running controller refuses.
@@ -149,7 +157,6 @@ export async function openControllerData(dataDir: string): Promise<ControllerDat
   const issuer = await loadIssuer(paths.keys);
   const store = await storeStep(() => SqliteStore.open(paths.db));
   return {
-    dataDir,
     info,
     store,
     issuer,
@@ -157,6 +164,26 @@ export async function openControllerData(dataDir: string): Promise<ControllerDat
       await store.close();
     },
   };
+}
+
+// The state of a controller on Kubernetes: its custom resources, the token keys it shares in a
+// Secret (or CONTROLLER_KEY/ROUTER_KEY), and the endpoints it keeps in its info Secret.
+async function openKubernetesData(
+  kubernetes: NonNullable<ControllerSource["kubernetes"]>,
+): Promise<ControllerData> {
+  const backend = await import("../controller/kubernetes_backend.ts");
+  const text = await storeStep(() => backend.loadControllerInfoSecret(kubernetes));
+  if (text === undefined) {
+    throw new CliError(
+      `no controller in Kubernetes namespace ${kubernetes.namespace} (Secret ` +
+        `${backend.INFO_SECRET} is missing): start \`jmp-controller run --store kubernetes\` there first`,
+    );
+  }
+  const info = parseControllerInfo(text, `Secret ${kubernetes.namespace}/${backend.INFO_SECRET}`);
+  const { store, issuer } = await storeStep(() =>
+    backend.openKubernetesBackend({ ...kubernetes, identity: "jmp-admin" })
+  );
+  return { info, store, issuer, [Symbol.asyncDispose]: () => store.close() };
 }
 
 async function loadIssuer(file: string): Promise<TokenIssuer> {
@@ -184,9 +211,9 @@ export async function storeStep<T>(step: () => T | Promise<T>): Promise<T> {
   } catch (err) {
     if (
       err instanceof SqliteStoreError || err instanceof NotFoundError ||
-      err instanceof AlreadyExistsError
+      err instanceof AlreadyExistsError || (err as Error)?.name === "KubernetesStoreError"
     ) {
-      throw new CliError(err.message);
+      throw new CliError((err as Error).message);
     }
     throw err;
   }

@@ -5,6 +5,7 @@
 import { Buffer } from "node:buffer";
 import { hostname } from "node:os";
 import process from "node:process";
+import "./quiet_deprecations.ts";
 import * as k8s from "@kubernetes/client-node";
 import { LeaderElector } from "./leader_election.ts";
 import { KubernetesStore } from "./store/kubernetes.ts";
@@ -100,4 +101,66 @@ async function sharedIssuer(
     }
   }
   throw new Error(`cannot read or create Secret ${namespace}/${KEYS_SECRET}`);
+}
+
+/** The Secret holding what `jmp admin` needs to write configs (endpoints, CA), key `controller.json`. */
+export const INFO_SECRET = "jumpstarter-controller-info";
+
+/** Keeps `text` (controller.json) in the info Secret, replacing what was there. */
+export async function saveControllerInfoSecret(
+  options: Pick<KubernetesBackendOptions, "namespace" | "kubeconfig">,
+  text: string,
+): Promise<void> {
+  const core = kubeConfig(options.kubeconfig).makeApiClient(k8s.CoreV1Api);
+  const body = {
+    metadata: { name: INFO_SECRET, namespace: options.namespace },
+    type: "Opaque",
+    data: { "controller.json": Buffer.from(text).toString("base64") },
+  };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const current = await core.readNamespacedSecret({
+        name: INFO_SECRET,
+        namespace: options.namespace,
+      });
+      await core.replaceNamespacedSecret({
+        name: INFO_SECRET,
+        namespace: options.namespace,
+        body: {
+          ...body,
+          metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion },
+        },
+      });
+      return;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 404) {
+        try {
+          await core.createNamespacedSecret({ namespace: options.namespace, body });
+          return;
+        } catch (created) {
+          if ((created as { code?: number }).code !== 409) throw created;
+        }
+      } else if (code !== 409) {
+        throw err;
+      }
+    }
+  }
+}
+
+/** controller.json from the info Secret, or undefined when no controller wrote it yet. */
+export async function loadControllerInfoSecret(
+  options: Pick<KubernetesBackendOptions, "namespace" | "kubeconfig">,
+): Promise<string | undefined> {
+  const core = kubeConfig(options.kubeconfig).makeApiClient(k8s.CoreV1Api);
+  try {
+    const secret = await core.readNamespacedSecret({
+      name: INFO_SECRET,
+      namespace: options.namespace,
+    });
+    return Buffer.from(secret.data?.["controller.json"] ?? "", "base64").toString("utf8");
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
 }

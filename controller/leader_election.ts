@@ -3,6 +3,7 @@
 // gone stale. Every write carries the resourceVersion read, so two replicas never both win.
 // Only the leader runs the lease scheduler; every replica serves calls.
 
+import "./quiet_deprecations.ts";
 import * as k8s from "@kubernetes/client-node";
 
 /** Options of an elector. */

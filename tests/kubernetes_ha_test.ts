@@ -4,6 +4,7 @@
 
 import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { type ControllerServer, startControllerServer } from "../controller/mod.ts";
@@ -120,7 +121,10 @@ Deno.test(
     try {
       assert.match(controller.output, /\nstate: custom resources in Kubernetes namespace lab\n/);
       // It shares its token keys through a Secret and takes part in the election.
-      await until("the keys Secret", () => api.objects("secrets", NS).length === 1);
+      await until(
+        "the keys Secret",
+        () => api.object("secrets", NS, "jumpstarter-controller-keys") !== undefined,
+      );
       await until(
         "the election lease",
         () => api.objects("leases.coordination.k8s.io", NS).length === 1,
@@ -131,6 +135,53 @@ Deno.test(
       );
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--store must be sqlite or kubernetes, not "etcd"/);
+    } finally {
+      await controller.stop();
+    }
+  }),
+);
+
+Deno.test(
+  "jmp admin --store kubernetes registers and lists identities in the cluster's namespace",
+  withTempDir(async (dir) => {
+    await using api = await startKubeApi({ namespace: NS });
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, api.kubeconfig);
+    const kube = ["--store", "kubernetes", "--kubeconfig", kubeconfig, "-n", NS];
+    const admin = (args: string[]) =>
+      runToEnd(cliCommand("jmp.ts", ["admin", ...args, ...kube]), {
+        ...process.env,
+        HOME: join(dir, "home"),
+        XDG_CONFIG_HOME: join(dir, "xdg"),
+        // Deno's cache stays where it is when HOME moves.
+        DENO_DIR: process.env.DENO_DIR ?? join(homedir(), ".cache", "deno"),
+      });
+    const early = await admin(["get", "exporters"]);
+    assert.equal(early.code, 1);
+    assert.match(
+      early.stderr,
+      /^error: no controller in Kubernetes namespace lab .*jmp-controller run --store kubernetes/,
+    );
+    const controller = await startUntil(
+      cliCommand("jmp-controller.ts", [
+        ...["run", "--store", "kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS],
+        ...["--data-dir", join(dir, "data"), "--insecure-plaintext", "--no-metrics"],
+        ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"],
+      ]),
+      process.env,
+      "stdout",
+      "advertised endpoint",
+    );
+    try {
+      const made = await admin(["create", "exporter", "bench", "-l", "board=rpi4"]);
+      assert.equal(made.code, 0, made.stderr);
+      assert.match(made.stdout, /endpoint: http:\/\/127\.0\.0\.1:\d+\n/);
+      const exporter = api.object("exporters.jumpstarter.dev", NS, "bench");
+      assert.deepEqual(exporter?.metadata.labels, { board: "rpi4" });
+      const listed = await admin(["get", "exporters", "-o", "name"]);
+      assert.equal(listed.stdout, "bench\n");
+      assert.equal((await admin(["delete", "exporter", "bench"])).code, 0);
+      assert.equal(api.object("exporters.jumpstarter.dev", NS, "bench"), undefined);
     } finally {
       await controller.stop();
     }

@@ -32,7 +32,7 @@ import { type ControllerInfo, openControllerData, storeStep } from "../controlle
 import {
   ADMIN_OPTION_DOCS,
   ADMIN_OPTIONS,
-  dataDirOf,
+  controllerOf,
   nameArg,
   namespaceOf,
   parseLabels,
@@ -120,7 +120,7 @@ export const createClientCommand: Command = {
           `delete it first with \`jmp config client delete ${name}\`, or use --out FILE`,
       );
     }
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     const record = await storeStep(() =>
       data.store.createClient({ namespace, name, labels, username: values["oidc-username"] })
     );
@@ -294,7 +294,7 @@ const createExporterCommand: Command = {
     const format = configFormat(values.output, ctx);
     const saveTo = values.save ? exporterConfigPath(name) : undefined;
     const existing = saveTo === undefined ? undefined : existingExporterConfig(saveTo);
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     const record = await storeStep(() => data.store.createExporter({ namespace, name, labels }));
     const identity: ExporterIdentity = {
       namespace,
@@ -346,7 +346,7 @@ const deleteClientCommand: Command = {
     );
     const name = nameArg(positionals, ctx, "client");
     const namespace = namespaceOf(values, ctx);
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     const leases = await storeStep(() => data.store.listLeases(namespace, { client: name }));
     await storeStep(() => data.store.deleteClient(namespace, name));
     ctx.io.stdout(`Deleted client ${namespace}/${name}${endedNote(leases.length)}\n`);
@@ -365,7 +365,7 @@ const deleteExporterCommand: Command = {
     );
     const name = nameArg(positionals, ctx, "exporter");
     const namespace = namespaceOf(values, ctx);
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     const active = await storeStep(() => data.store.activeLeaseOf(namespace, name));
     await storeStep(() => data.store.deleteExporter(namespace, name));
     ctx.io.stdout(`Deleted exporter ${namespace}/${name}${endedNote(active ? 1 : 0)}\n`);

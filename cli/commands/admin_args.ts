@@ -2,13 +2,16 @@
 // names and labels the way the controller's Kubernetes-shaped records need them.
 
 import { labelKeyProblem, labelValueProblem } from "../../controller/mod.ts";
-import { type Context, usageError } from "../command.ts";
-import { defaultDataDir } from "../controller_data.ts";
+import { CliError, type Context, usageError } from "../command.ts";
+import { readFileSync } from "node:fs";
+import { type ControllerSource, defaultDataDir } from "../controller_data.ts";
 
 /** `--data-dir` and `-n/--namespace`, taken by every admin command. */
 export const ADMIN_OPTIONS = {
   "data-dir": { type: "string" },
   namespace: { type: "string", short: "n", default: "default" },
+  store: { type: "string", default: "sqlite" },
+  kubeconfig: { type: "string" },
 } as const;
 
 /** Help lines of {@linkcode ADMIN_OPTIONS}. */
@@ -18,6 +21,10 @@ export const ADMIN_OPTION_DOCS = [
     flags: "    --data-dir DIR",
     summary: "the controller's data folder (default: as `jmp-controller run` chooses it)",
   },
+  {
+    flags: "    --store kubernetes",
+    summary: "a controller keeping its state in Kubernetes (namespace -n; --kubeconfig FILE)",
+  },
 ] as const;
 
 // Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label): the records
@@ -25,9 +32,26 @@ export const ADMIN_OPTION_DOCS = [
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** The data folder: `--data-dir`, else the controller's default. */
-export function dataDirOf(values: { "data-dir"?: string }): string {
-  return values["data-dir"] ?? defaultDataDir();
+/** The controller to work on: its data folder (`--data-dir`, else the default), or Kubernetes. */
+export function controllerOf(
+  values: { "data-dir"?: string; store: string; kubeconfig?: string; namespace: string },
+): ControllerSource {
+  const dataDir = values["data-dir"] ?? defaultDataDir();
+  if (values.store === "sqlite") return { dataDir };
+  if (values.store !== "kubernetes") {
+    throw new CliError(`--store must be sqlite or kubernetes, not "${values.store}"`);
+  }
+  let kubeconfig: string | undefined;
+  if (values.kubeconfig) {
+    try {
+      kubeconfig = readFileSync(values.kubeconfig, "utf8");
+    } catch (err) {
+      throw new CliError(
+        `--kubeconfig ${values.kubeconfig}: ${(err as { code?: string }).code ?? err}`,
+      );
+    }
+  }
+  return { dataDir, kubernetes: { namespace: values.namespace, kubeconfig } };
 }
 
 /** The checked `-n/--namespace`. */

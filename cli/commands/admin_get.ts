@@ -8,7 +8,7 @@ import {
   isOnline,
   type LeaseRecord,
   plannedEnd,
-  type SqliteStore,
+  type Store,
 } from "../../controller/mod.ts";
 import { CliError, type Command, type Group, parseCommandArgs, usageError } from "../command.ts";
 import { openControllerData, storeStep } from "../controller_data.ts";
@@ -18,7 +18,7 @@ import {
   ADMIN_OPTION_DOCS,
   ADMIN_OPTIONS,
   checkedName,
-  dataDirOf,
+  controllerOf,
   formatLabels,
   namespaceOf,
 } from "./admin_args.ts";
@@ -29,8 +29,8 @@ interface Listing<R extends { name: string }> {
   plural: string;
   /** Ended records exist and are hidden unless `--all` (leases). */
   hidesEnded?: boolean;
-  one(store: SqliteStore, namespace: string, name: string): Promise<R | undefined>;
-  all(store: SqliteStore, namespace: string, withEnded: boolean): Promise<R[]>;
+  one(store: Store, namespace: string, name: string): Promise<R | undefined>;
+  all(store: Store, namespace: string, withEnded: boolean): Promise<R[]>;
   /** The object JSON and YAML show. */
   data(record: R, now: number): Record<string, unknown>;
   /** The table's cells, keyed as `columns` says. */
@@ -201,7 +201,7 @@ function getCommand<R extends { name: string }>(listing: Listing<R>, name: strin
       const wanted = positionals[0] === undefined
         ? undefined
         : checkedName(positionals[0], ctx, listing.singular);
-      await using data = await openControllerData(dataDirOf(values));
+      await using data = await openControllerData(controllerOf(values));
       const records = await storeStep(() =>
         fetchRecords(listing, data.store, namespace, wanted, values.all)
       );
@@ -216,7 +216,7 @@ function getCommand<R extends { name: string }>(listing: Listing<R>, name: strin
 
 async function fetchRecords<R extends { name: string }>(
   listing: Listing<R>,
-  store: SqliteStore,
+  store: Store,
   namespace: string,
   name: string | undefined,
   withEnded: boolean,

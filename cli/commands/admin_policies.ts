@@ -13,7 +13,13 @@ import { configStep } from "../config_args.ts";
 import { openControllerData, storeStep } from "../controller_data.ts";
 import { formatDuration } from "../duration.ts";
 import { listFormat, renderRows } from "../output_format.ts";
-import { ADMIN_OPTION_DOCS, ADMIN_OPTIONS, dataDirOf, nameArg, namespaceOf } from "./admin_args.ts";
+import {
+  ADMIN_OPTION_DOCS,
+  ADMIN_OPTIONS,
+  controllerOf,
+  nameArg,
+  namespaceOf,
+} from "./admin_args.ts";
 
 /** `apply -f FILE`: creates or replaces the access policies the file holds. */
 export const applyCommand: Command = {
@@ -45,7 +51,7 @@ export const applyCommand: Command = {
       parseAccessPolicies(text, file, namespaceOf(values, ctx))
     );
     if (policies.length === 0) throw new CliError(`${file}: holds no ExporterAccessPolicy`);
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     for (const policy of policies) {
       await storeStep(() => data.store.putAccessPolicy(policy));
       ctx.io.stdout(`exporteraccesspolicy ${policy.namespace}/${policy.name} applied\n`);
@@ -82,7 +88,7 @@ export const getPoliciesCommand: Command = {
       strict: true,
     }, ctx);
     const format = listFormat(values.output, ctx);
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     const policies = await storeStep(() => data.store.listAccessPolicies(namespaceOf(values, ctx)));
     const rows = format === "text" ? policies.map(policyRow) : policies;
     ctx.io.stdout(
@@ -109,7 +115,7 @@ export const deletePolicyCommand: Command = {
     );
     const name = nameArg(positionals, ctx, "policy");
     const namespace = namespaceOf(values, ctx);
-    await using data = await openControllerData(dataDirOf(values));
+    await using data = await openControllerData(controllerOf(values));
     await storeStep(() => data.store.deleteAccessPolicy(namespace, name));
     ctx.io.stdout(`Deleted access policy ${namespace}/${name}\n`);
   },

@@ -433,6 +433,11 @@ async function startPrepared(settings: RunSettings, tls: ServerTls): Promise<Sta
   };
   try {
     await writeControllerInfo(settings.dataDir, info);
+    if (settings.kubernetes) {
+      // Where `jmp admin --store kubernetes` finds the endpoints, from any machine.
+      const { saveControllerInfoSecret } = await import("../../controller/kubernetes_backend.ts");
+      await saveControllerInfoSecret(settings.kubernetes, JSON.stringify(info));
+    }
   } catch (err) {
     await server.close();
     throw err;

@@ -5,6 +5,7 @@
 // lease on it impossible: a grant takes the lock before it marks the lease granted (and
 // mirrors it into upstream's `status.leaseRef`).
 
+import "../quiet_deprecations.ts";
 import * as k8s from "@kubernetes/client-node";
 import {
   type AccessPolicyRecord,
