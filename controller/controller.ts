@@ -65,6 +65,8 @@ export interface ControllerOptions {
    */
   isLeader?: () => boolean;
   pollMs?: number;
+  /** Namespaces whose changes the store is watched for (with `pollMs`). */
+  watchNamespaces?: string[];
   now?: () => number;
 }
 
@@ -111,7 +113,25 @@ export class Controller {
     });
     if (options.pollMs) {
       this.#poller = setInterval(() => this.#poll().catch(() => {}), options.pollMs);
+      // A store that watches makes changes by other replicas count at once, not at the next poll.
+      this.#unwatch = (options.watchNamespaces ?? []).map((namespace) =>
+        options.store.watch?.(namespace, () => this.#pollSoon())
+      );
     }
+  }
+
+  #unwatch: ((() => void) | undefined)[] = [];
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Applies the rules and tells exporters about changes soon (e.g. on becoming the leader). */
+  pollSoon(): void {
+    this.#pollSoon();
+  }
+
+  // Changes come in bursts (a grant writes two objects): one poll after the burst.
+  #pollSoon(): void {
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = setTimeout(() => this.#poll().catch(() => {}), 50);
   }
 
   // Only the leader decides; the others' calls are picked up by its next poll.
@@ -163,6 +183,8 @@ export class Controller {
   /** Stops timers and ends the open streams. */
   close(): void {
     clearInterval(this.#poller);
+    clearTimeout(this.#pollTimer);
+    for (const stop of this.#unwatch) stop?.();
     this.scheduler.close();
     for (const boxes of this.#status.values()) for (const box of boxes) box.close();
     for (const box of this.#listen.values()) box.close();

@@ -37,12 +37,18 @@ export class LeaderElector {
     & Required<Omit<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading">>
     & LeaderElectionOptions;
   #leader = false;
+  readonly #listeners = new Set<(leader: boolean) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   #running: Promise<void> | undefined;
 
   constructor(options: LeaderElectionOptions) {
     this.#options = { leaseDurationMs: 15_000, retryMs: 2_000, ...options };
+  }
+
+  /** Calls `listener` whenever this replica starts or stops leading. */
+  onChange(listener: (leader: boolean) => void): void {
+    this.#listeners.add(listener);
   }
 
   /** Whether this replica leads now. */
@@ -145,6 +151,7 @@ export class LeaderElector {
     if (leader !== this.#leader) {
       this.#leader = leader;
       (leader ? this.#options.onStartedLeading : this.#options.onStoppedLeading)?.();
+      for (const listener of this.#listeners) listener(leader);
     }
     return leader;
   }

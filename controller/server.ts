@@ -147,8 +147,16 @@ export async function startControllerServer(
         `${options.tls ? "" : "http://"}${formatAddress(routerServer.address)}`,
       onLeaseEnded: (lease) => router.cutLease(lease.namespace, lease.name),
       oidc: (options.oidc ?? []).map((o) => new OidcVerifier(o)),
-      ...(elector ? { isLeader: () => elector.isLeader, pollMs: 1000 } : {}),
+      ...(elector
+        ? {
+          isLeader: () => elector.isLeader,
+          pollMs: 5000,
+          watchNamespaces: options.kubernetes ? [options.kubernetes.namespace] : [],
+        }
+        : {}),
     });
+    // A new leader catches up at once on what happened while it was not deciding.
+    elector?.onChange((leader) => leader && controller.pollSoon());
     elector?.start();
     server = await serve({
       address: options.listen,

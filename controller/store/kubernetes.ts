@@ -396,8 +396,13 @@ export class KubernetesStore implements Store {
   readonly namespace: string;
   readonly #r: Resources;
 
-  private constructor(api: k8s.CustomObjectsApi, namespace: string) {
-    this.#r = new Resources(api);
+  readonly #config: k8s.KubeConfig;
+  readonly #watches = new Set<AbortController>();
+  #closed = false;
+
+  private constructor(config: k8s.KubeConfig, namespace: string) {
+    this.#config = config;
+    this.#r = new Resources(config.makeApiClient(k8s.CustomObjectsApi));
     this.namespace = namespace;
   }
 
@@ -406,7 +411,36 @@ export class KubernetesStore implements Store {
     const config = new k8s.KubeConfig();
     if (options.kubeconfig !== undefined) config.loadFromString(options.kubeconfig);
     else config.loadFromDefault();
-    return new KubernetesStore(config.makeApiClient(k8s.CustomObjectsApi), options.namespace);
+    return new KubernetesStore(config, options.namespace);
+  }
+
+  /**
+   * Calls `onChange` whenever a lease or exporter of `namespace` changes (whoever changed it),
+   * following watches that are started again when the server ends them. Returns the stop.
+   */
+  watch(namespace: string, onChange: () => void): () => void {
+    const watcher = new k8s.Watch(this.#config);
+    let stopped = false;
+    const follow = (plural: Plural) => {
+      if (stopped || this.#closed) return;
+      const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}`;
+      watcher.watch(path, {}, () => onChange(), () => {
+        // Ended (server timeout, a gap in history, the connection): watch again shortly.
+        if (!stopped) setTimeout(() => follow(plural), 500);
+      }).then((abort) => {
+        if (stopped) abort.abort();
+        else this.#watches.add(abort);
+      }, () => {
+        if (!stopped) setTimeout(() => follow(plural), 1000);
+      });
+    };
+    follow("leases");
+    follow("exporters");
+    return () => {
+      stopped = true;
+      for (const abort of this.#watches) abort.abort();
+      this.#watches.clear();
+    };
   }
 
   async createClient(record: Omit<ClientRecord, "uid" | "createdAt">): Promise<ClientRecord> {
@@ -738,6 +772,9 @@ export class KubernetesStore implements Store {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
+    for (const abort of this.#watches) abort.abort();
+    this.#watches.clear();
     return Promise.resolve();
   }
 

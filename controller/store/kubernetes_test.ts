@@ -71,3 +71,28 @@ Deno.test("kubernetes store: records are upstream's custom resources, ended leas
     await api.close();
   }
 });
+
+Deno.test("kubernetes store: watch tells about changes another store made, until stopped", async () => {
+  const api = await startKubeApi();
+  try {
+    const watching = KubernetesStore.connect({ kubeconfig: api.kubeconfig, namespace: "lab" });
+    const writer = KubernetesStore.connect({ kubeconfig: api.kubeconfig, namespace: "lab" });
+    let changes = 0;
+    const stop = watching.watch("lab", () => changes++);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await writer.createExporter({ namespace: "lab", name: "bench", labels: {} });
+    await writer.updateExporter("lab", "bench", { status: "Available" });
+    const deadline = Date.now() + 5000;
+    while (changes < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(changes >= 2, `saw ${changes} changes`);
+    stop();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const seen = changes;
+    await writer.updateExporter("lab", "bench", { status: "Offline" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(changes, seen, "nothing after stop");
+    await watching.close();
+  } finally {
+    await api.close();
+  }
+});

@@ -233,6 +233,12 @@ export interface Store {
   /** Every namespace that holds a client, exporter or lease. */
   listNamespaces(): Promise<string[]>;
 
+  /**
+   * Calls `onChange` when a lease or exporter of `namespace` changes, also by another process;
+   * returns the stop. Stores that cannot tell leave it out (callers then poll).
+   */
+  watch?(namespace: string, onChange: () => void): () => void;
+
   /** Releases the store's resources (closes the database). */
   close(): Promise<void>;
 }
