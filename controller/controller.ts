@@ -67,6 +67,8 @@ export interface ControllerOptions {
   pollMs?: number;
   /** Namespaces whose changes the store is watched for (with `pollMs`). */
   watchNamespaces?: string[];
+  /** More work for the leader on each round (e.g. credentials for new identities). */
+  onLeaderRound?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -148,6 +150,7 @@ export class Controller {
       for (const namespace of await this.store.listNamespaces()) {
         await this.scheduler.reconcile(namespace);
       }
+      await this.#options.onLeaderRound?.();
     }
     for (const exporterKey of [...this.#status.keys()]) {
       if (!this.#status.get(exporterKey)?.size) continue;

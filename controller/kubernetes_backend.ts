@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import process from "node:process";
 import "./quiet_deprecations.ts";
 import * as k8s from "@kubernetes/client-node";
+import { issueMissingCredentials } from "./kubernetes_credentials.ts";
 import { LeaderElector } from "./leader_election.ts";
 import { KubernetesStore } from "./store/kubernetes.ts";
 import { TokenIssuer } from "./tokens.ts";
@@ -34,6 +35,8 @@ export interface KubernetesBackend {
   store: KubernetesStore;
   issuer: TokenIssuer;
   elector: LeaderElector;
+  /** What the leader does on each round beyond leases: credentials for new identities. */
+  housekeeping: () => Promise<void>;
 }
 
 function kubeConfig(kubeconfig: string | undefined): k8s.KubeConfig {
@@ -60,7 +63,16 @@ export async function openKubernetesBackend(
     identity: options.identity ?? `${hostname()}-${process.pid}`,
     ...options.election,
   });
-  return { store, issuer, elector };
+  const housekeeping = async () => {
+    const info = await loadControllerInfoSecret(options).catch(() => undefined);
+    await issueMissingCredentials({
+      config,
+      namespace: options.namespace,
+      issuer,
+      endpoint: info ? JSON.parse(info).endpoint : undefined,
+    });
+  };
+  return { store, issuer, elector, housekeeping };
 }
 
 // Upstream's environment variables when set; otherwise keys in a Secret, made by whichever

@@ -112,7 +112,7 @@ async function openBackend(options: ControllerServerOptions) {
   const store = SqliteStore.open(paths.db);
   try {
     const issuer = await TokenIssuer.loadOrCreate(paths.keys, { issuer: options.issuer });
-    return { store, issuer, elector: undefined };
+    return { store, issuer, elector: undefined, housekeeping: undefined };
   } catch (err) {
     await store.close();
     throw err;
@@ -126,7 +126,7 @@ async function openBackend(options: ControllerServerOptions) {
 export async function startControllerServer(
   options: ControllerServerOptions,
 ): Promise<ControllerServer> {
-  const { store, issuer, elector } = await openBackend(options);
+  const { store, issuer, elector, housekeeping } = await openBackend(options);
   const router = routerFor(issuer);
   let routerServer: GrpcServer | undefined;
   let server: GrpcServer | undefined;
@@ -152,6 +152,7 @@ export async function startControllerServer(
           isLeader: () => elector.isLeader,
           pollMs: 5000,
           watchNamespaces: options.kubernetes ? [options.kubernetes.namespace] : [],
+          onLeaderRound: housekeeping,
         }
         : {}),
     });

@@ -3,6 +3,8 @@
 // other takes over once its claim goes stale, and no lease and no exporter is granted twice.
 
 import { strict as assert } from "node:assert";
+import { Buffer } from "node:buffer";
+import * as k8s from "@kubernetes/client-node";
 import { writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +17,10 @@ import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
 
 const NS = "lab";
+
+function credentialOf(o: unknown): unknown {
+  return (o as { status?: { credential?: unknown } } | undefined)?.status?.credential;
+}
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -184,6 +190,63 @@ Deno.test(
       assert.equal(api.object("exporters.jumpstarter.dev", NS, "bench"), undefined);
     } finally {
       await controller.stop();
+    }
+  }),
+);
+
+Deno.test(
+  "a Client made with kubectl gets its token in a Secret, named in its status, as upstream's",
+  withTempDir(async (dir) => {
+    await using api = await startKubeApi({ namespace: NS });
+    const server = await startControllerServer({
+      dataDir: join(dir, "data"),
+      listen: "127.0.0.1:0",
+      routerListen: "127.0.0.1:0",
+      kubernetes: {
+        namespace: NS,
+        kubeconfig: api.kubeconfig,
+        identity: "only",
+        election: { leaseDurationMs: 1000, retryMs: 100 },
+      },
+    });
+    try {
+      await until("leading", () => server.isLeader());
+      const config = new k8s.KubeConfig();
+      config.loadFromString(api.kubeconfig);
+      await config.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
+        group: "jumpstarter.dev",
+        version: "v1alpha1",
+        namespace: NS,
+        plural: "clients",
+        body: {
+          apiVersion: "jumpstarter.dev/v1alpha1",
+          kind: "Client",
+          metadata: { name: "alice", namespace: NS },
+          spec: {},
+        },
+      });
+      await until(
+        "a credential",
+        () => credentialOf(api.object("clients.jumpstarter.dev", NS, "alice")) !== undefined,
+      );
+      const client = api.object("clients.jumpstarter.dev", NS, "alice")!;
+      assert.deepEqual(credentialOf(client), { name: "alice-client" });
+      const secret = api.object("secrets", NS, "alice-client")!;
+      const owners = secret.metadata.ownerReferences as { uid?: string }[] | undefined;
+      assert.equal(owners?.[0]?.uid, client.metadata.uid);
+      const token = Buffer.from(
+        String((secret as { data?: { token?: string } }).data?.token),
+        "base64",
+      )
+        .toString("utf8");
+      const claims = await server.controller.issuer.verifyIdentityToken(token, "client");
+      assert.deepEqual([claims.namespace, claims.name, claims.uid], [
+        NS,
+        "alice",
+        client.metadata.uid,
+      ]);
+    } finally {
+      await server.close();
     }
   }),
 );

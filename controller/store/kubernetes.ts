@@ -415,7 +415,7 @@ export class KubernetesStore implements Store {
   }
 
   /**
-   * Calls `onChange` whenever a lease or exporter of `namespace` changes (whoever changed it),
+   * Calls `onChange` whenever a lease, exporter or client of `namespace` changes (whoever did),
    * following watches that are started again when the server ends them. Returns the stop.
    */
   watch(namespace: string, onChange: () => void): () => void {
@@ -436,6 +436,7 @@ export class KubernetesStore implements Store {
     };
     follow("leases");
     follow("exporters");
+    follow("clients");
     return () => {
       stopped = true;
       for (const abort of this.#watches) abort.abort();
