@@ -22,6 +22,7 @@ import {
 import { VERSION } from "../cli/version.ts";
 import { ignoreUnlessInstalled } from "./fixtures/optional_tools.ts";
 import { startUntil } from "./fixtures/processes_io.ts";
+import { startKubeApi } from "./fixtures/kube_api/mod.ts";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "jmp-binaries-"));
 globalThis.addEventListener("unload", () => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -305,6 +306,38 @@ Deno.test(`${HOST} binaries: a controller, an exporter and a leased shell, all c
   } finally {
     await exporter?.stop();
     await controller.stop();
+  }
+});
+
+Deno.test(`${HOST} jmp-controller keeps its state in Kubernetes, compiled`, async () => {
+  const controller = (await hostBinaries()).find((b) => b.name === "jmp-controller")!;
+  await using api = await startKubeApi({ namespace: "lab" });
+  const dir = fs.mkdtempSync(path.join(TMP, "kube-"));
+  const kubeconfig = path.join(dir, "kubeconfig");
+  fs.writeFileSync(kubeconfig, api.kubeconfig);
+  const running = await startUntil(
+    [controller.path, "run", "--store", "kubernetes", "--kubeconfig", kubeconfig]
+      .concat(["--namespace", "lab", "--data-dir", path.join(dir, "data"), "--insecure-plaintext"])
+      .concat(["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--no-metrics"]),
+    process.env,
+    "stdout",
+    "advertised endpoint",
+  );
+  try {
+    assert.match(running.output, /state: custom resources in Kubernetes namespace lab/);
+    for (
+      let i = 0;
+      i < 100 && !api.object("leases.coordination.k8s.io", "lab", "jumpstarter-controller");
+      i++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(
+      api.object("leases.coordination.k8s.io", "lab", "jumpstarter-controller"),
+      "it takes part in the election",
+    );
+  } finally {
+    await running.stop();
   }
 });
 
