@@ -128,6 +128,16 @@ export interface ControllerData extends AsyncDisposable {
   readonly issuer: TokenIssuer;
 }
 
+/** The text of the kubeconfig file `--kubeconfig` names (undefined: in-cluster or default). */
+export function readKubeconfig(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new CliError(`--kubeconfig ${file}: ${(err as { code?: string }).code ?? err}`);
+  }
+}
+
 /** Where a controller keeps its state: a data folder, or a Kubernetes namespace. */
 export interface ControllerSource {
   dataDir: string;

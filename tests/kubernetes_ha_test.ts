@@ -18,6 +18,20 @@ import { withTempDir } from "./fixtures/temp_dir.ts";
 
 const NS = "lab";
 
+// `jmp-controller run --store kubernetes` on loopback, plaintext, until it is ready.
+function startKubeController(dir: string, kubeconfig: string) {
+  return startUntil(
+    cliCommand("jmp-controller.ts", [
+      ...["run", "--store", "kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS],
+      ...["--data-dir", join(dir, "data"), "--insecure-plaintext", "--no-metrics"],
+      ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"],
+    ]),
+    process.env,
+    "stdout",
+    "advertised endpoint",
+  );
+}
+
 function credentialOf(o: unknown): unknown {
   return (o as { status?: { credential?: unknown } } | undefined)?.status?.credential;
 }
@@ -114,16 +128,7 @@ Deno.test(
     await using api = await startKubeApi({ namespace: NS });
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, api.kubeconfig);
-    const controller = await startUntil(
-      cliCommand("jmp-controller.ts", [
-        ...["run", "--store", "kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS],
-        ...["--data-dir", join(dir, "data"), "--insecure-plaintext", "--no-metrics"],
-        ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"],
-      ]),
-      process.env,
-      "stdout",
-      "advertised endpoint",
-    );
+    const controller = await startKubeController(dir, kubeconfig);
     try {
       assert.match(controller.output, /\nstate: custom resources in Kubernetes namespace lab\n/);
       // It shares its token keys through a Secret and takes part in the election.
@@ -168,16 +173,7 @@ Deno.test(
       early.stderr,
       /^error: no controller in Kubernetes namespace lab .*jmp-controller run --store kubernetes/,
     );
-    const controller = await startUntil(
-      cliCommand("jmp-controller.ts", [
-        ...["run", "--store", "kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS],
-        ...["--data-dir", join(dir, "data"), "--insecure-plaintext", "--no-metrics"],
-        ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"],
-      ]),
-      process.env,
-      "stdout",
-      "advertised endpoint",
-    );
+    const controller = await startKubeController(dir, kubeconfig);
     try {
       const made = await admin(["create", "exporter", "bench", "-l", "board=rpi4"]);
       assert.equal(made.code, 0, made.stderr);

@@ -3,8 +3,7 @@
 
 import { labelKeyProblem, labelValueProblem } from "../../controller/mod.ts";
 import { CliError, type Context, usageError } from "../command.ts";
-import { readFileSync } from "node:fs";
-import { type ControllerSource, defaultDataDir } from "../controller_data.ts";
+import { type ControllerSource, defaultDataDir, readKubeconfig } from "../controller_data.ts";
 
 /** `--data-dir` and `-n/--namespace`, taken by every admin command. */
 export const ADMIN_OPTIONS = {
@@ -41,16 +40,7 @@ export function controllerOf(
   if (values.store !== "kubernetes") {
     throw new CliError(`--store must be sqlite or kubernetes, not "${values.store}"`);
   }
-  let kubeconfig: string | undefined;
-  if (values.kubeconfig) {
-    try {
-      kubeconfig = readFileSync(values.kubeconfig, "utf8");
-    } catch (err) {
-      throw new CliError(
-        `--kubeconfig ${values.kubeconfig}: ${(err as { code?: string }).code ?? err}`,
-      );
-    }
-  }
+  const kubeconfig = readKubeconfig(values.kubeconfig);
   return { dataDir, kubernetes: { namespace: values.namespace, kubeconfig } };
 }
 

@@ -28,7 +28,12 @@ import {
   TransportError,
 } from "../../transport/mod.ts";
 import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
-import { type ControllerInfo, defaultDataDir, writeControllerInfo } from "../controller_data.ts";
+import {
+  type ControllerInfo,
+  defaultDataDir,
+  readKubeconfig,
+  writeControllerInfo,
+} from "../controller_data.ts";
 
 const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 type LogLevel = typeof LOG_LEVELS[number];
@@ -148,16 +153,7 @@ function kubernetesChoice(
   if (values.store !== "kubernetes") {
     throw usageError(`--store must be sqlite or kubernetes, not "${values.store}"`, ctx);
   }
-  let kubeconfig: string | undefined;
-  if (values.kubeconfig) {
-    try {
-      kubeconfig = readFileSync(values.kubeconfig, "utf8");
-    } catch (err) {
-      throw new CliError(
-        `--kubeconfig ${values.kubeconfig}: ${(err as { code?: string }).code ?? err}`,
-      );
-    }
-  }
+  const kubeconfig = readKubeconfig(values.kubeconfig);
   // In a pod the namespace comes from the downward API (NAMESPACE), as upstream's does.
   return { namespace: values.namespace ?? process.env.NAMESPACE ?? "default", kubeconfig };
 }
