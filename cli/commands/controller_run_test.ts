@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
 import { withTempDir } from "../../tests/fixtures/temp_dir.ts";
 import type { Context } from "../command.ts";
 import { jmpController } from "../jmp-controller.ts";
@@ -61,4 +63,24 @@ Deno.test("run's arguments are checked before anything starts", () => {
     /port 0 needs --router-endpoint/,
   );
   assert.equal(parseRunArgs(["--router-listen", "127.0.0.1:0"], ctx).routerListen.port, 0);
+});
+
+Deno.test("the arguments of the Kubernetes Deployment are ones run accepts", () => {
+  const deployment = parse(
+    readFileSync(new URL("../../deploy/kustomize/base/deployment.yaml", import.meta.url), "utf8"),
+  );
+  const container = deployment.spec.template.spec.containers[0];
+  // The kubelet expands $(VAR) from the container's env before the binary sees the arguments.
+  const env: Record<string, string> = {
+    NAMESPACE: "lab",
+    ADVERTISE_HOST: "ctl.example",
+    ROUTER_ENDPOINT: "router.example:443",
+  };
+  const args = (container.args as string[]).map((a) => a.replace(/\$\((\w+)\)/g, (_, v) => env[v]));
+  assert.equal(args[0], "run");
+  const settings = parseRunArgs(args.slice(1), ctx);
+  assert.deepEqual(settings.kubernetes, { namespace: "lab", kubeconfig: undefined });
+  assert.equal(settings.tls.mode, "files");
+  assert.equal(settings.advertise, "ctl.example");
+  assert.equal(settings.metricsListen?.port, 8080);
 });
