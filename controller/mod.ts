@@ -24,7 +24,6 @@ export {
   SelectorError,
 } from "./selector.ts";
 export { OidcVerifier, type OidcVerifierOptions, TokenError, TokenIssuer } from "./tokens.ts";
-export { caFingerprint, ensureTlsMaterial } from "./tls_bootstrap.ts";
 export { parseAccessPolicies, parseGoDuration } from "./access_policy.ts";
 export { VERSION_HEADER, versionProblem } from "./version_check.ts";
 export * from "./store/mod.ts";

@@ -7,11 +7,9 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import {
-  caFingerprint,
   CONTROLLER_PORT,
   type ControllerServer,
   dataPaths,
-  ensureTlsMaterial,
   type OidcVerifierOptions,
   ROUTER_PORT,
   SqliteStore,
@@ -272,6 +270,8 @@ async function serverTls(settings: RunSettings): Promise<ServerTls> {
     };
     return { options, caPem: null, note: `TLS certificate: ${tls.cert}\n` };
   }
+  // Loaded when needed: the certificate library is heavy to load for every command.
+  const { caFingerprint, ensureTlsMaterial } = await import("../../controller/tls_bootstrap.ts");
   let material;
   try {
     material = await ensureTlsMaterial(join(settings.dataDir, "tls"), {
