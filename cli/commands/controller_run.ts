@@ -270,7 +270,9 @@ async function serverTls(settings: RunSettings): Promise<ServerTls> {
     };
     return { options, caPem: null, note: `TLS certificate: ${tls.cert}\n` };
   }
-  // Loaded when needed: the certificate library is heavy to load for every command.
+  // Loaded when needed: the certificate library is heavy to load for every command. Its
+  // Reflect polyfill is loaded first, on its own: a bundle may otherwise evaluate it too late.
+  await import("reflect-metadata");
   const { caFingerprint, ensureTlsMaterial } = await import("../../controller/tls_bootstrap.ts");
   let material;
   try {
