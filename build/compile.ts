@@ -505,6 +505,10 @@ async function bunCompile(
     "build",
     "--compile",
     "--minify",
+    // Precompiled bytecode (CommonJS is what Bun compiles to bytecode) starts the CLI in about a
+    // tenth of the time: most of a start is otherwise spent parsing the bundle.
+    "--bytecode",
+    "--format=cjs",
     // Maps `--debug` stack traces back to cli/ sources; costs a few KiB.
     "--sourcemap",
     `--target=${TARGET_INFO[target].bun}`,

@@ -240,6 +240,66 @@ async function dispatch(entry: Command | Group, args: string[], ctx: Context): P
   });
 }
 
+/** A command or group whose module is imported only when it is used. */
+export interface LazyCommand extends Command {
+  readonly load: () => Promise<Command | Group>;
+}
+
+/**
+ * A command or group known by name and summary only, imported on first use: listing a
+ * program's commands (or `--version`) then costs nothing for the modules behind them.
+ *
+ * @example
+ * ```ts
+ * lazyCommand("admin", "Manage the controller", async () => (await import("./admin.ts")).adminGroup);
+ * ```
+ */
+export function lazyCommand(
+  name: string,
+  summary: string,
+  load: () => Promise<Command | Group>,
+): LazyCommand {
+  let loaded: Promise<Command | Group> | undefined;
+  const once = () => (loaded ??= load());
+  return {
+    name,
+    summary,
+    usage: "",
+    passThrough: true,
+    load: once,
+    async run(args, ctx) {
+      return await dispatch(await once(), args, ctx);
+    },
+  };
+}
+
+function isLazy(entry: Command | Group): entry is LazyCommand {
+  return "load" in entry && typeof (entry as LazyCommand).load === "function";
+}
+
+/** Like {@linkcode findCommand}, loading lazy commands on the way (for `help`). */
+export async function resolveCommand(
+  group: Group,
+  names: readonly string[],
+  ctx: Context,
+): Promise<Command | Group> {
+  let entry: Command | Group = group;
+  for (let i = 0; i < names.length; i++) {
+    entry = findCommand(entry as Group, [names[i]], {
+      ...ctx,
+      path: [...ctx.path, ...names.slice(0, i)],
+    });
+    if (isLazy(entry)) entry = await entry.load();
+    if (i < names.length - 1 && !isGroup(entry)) {
+      throw usageError(`unknown command "${names[i + 1]}"`, {
+        ...ctx,
+        path: [...ctx.path, ...names.slice(0, i + 1)],
+      });
+    }
+  }
+  return isLazy(entry) ? await entry.load() : entry;
+}
+
 /**
  * Finds the command or group that the words `names` select under `group`; throws
  * `unknown command "x" (see '<group> --help')` when there is none.

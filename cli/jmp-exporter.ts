@@ -20,6 +20,9 @@ export function main(argv: readonly string[] = process.argv.slice(2)): Promise<n
   return runProgram(jmpExporter, argv);
 }
 
+// No top-level await: the binaries are compiled to bytecode, which does not allow it.
 if (import.meta.main) {
-  process.exitCode = await main();
+  main().then((code) => {
+    process.exitCode = code;
+  });
 }
