@@ -16,6 +16,7 @@ import { type ForwardRow, measureForwarding } from "./network_forward.ts";
 import { measureSerialEcho, type SerialRow } from "./serial_echo.ts";
 import { measureStorageWrite, type StorageRow } from "./storage_write.ts";
 import { type LeaseRouterRow, measureLeaseRouter } from "./lease_router.ts";
+import { measureStartup, type StartupRow } from "./startup.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -179,6 +180,7 @@ let forwarding: ForwardRow[] = [];
 let serial: SerialRow | undefined;
 let storage: StorageRow[] = [];
 let leaseRouter: LeaseRouterRow | undefined;
+let startup: StartupRow | undefined;
 let failed = false;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
@@ -241,6 +243,12 @@ try {
     }
     try {
       serial = await measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) });
+    } catch (err) {
+      failed = true;
+      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
+    }
+    try {
+      startup = await measureStartup({ dir, runs: 20 });
     } catch (err) {
       failed = true;
       process.stderr.write(` FAILED: ${(err as Error).message}\n`);
@@ -316,6 +324,13 @@ if (serial) {
   );
 }
 
+if (startup) {
+  console.log(
+    `start-up: compiled jmp --help ${startup.jmp_help_p50_ms.toFixed(1)} ms (node -e 0: ${
+      startup.node_p50_ms.toFixed(1)
+    } ms); idle compiled exporter ${startup.exporter_idle_rss_mb.toFixed(1)} MB resident`,
+  );
+}
 if (leaseRouter) {
   const r = leaseRouter;
   console.log(
@@ -393,6 +408,7 @@ const results = {
   serial_echo: serial ?? null,
   storage_write: storage,
   lease_router: leaseRouter ?? null,
+  startup: startup ?? null,
   ratios,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");
