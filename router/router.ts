@@ -161,11 +161,12 @@ export class Router {
   }
 }
 
-// One direction: every frame from `from` to `to`, until GOAWAY or the end of `from`'s side.
+// One direction: every message from `from` to `to` as it came (not decoded beyond its frame
+// type, not copied), until GOAWAY or the end of `from`'s side.
 async function pump(from: ByteStream, to: ByteStream): Promise<void> {
-  for await (const frame of from.frames()) {
-    if (frame.frameType === FrameType.GOAWAY) break;
-    await to.sendFrame(frame.frameType, frame.payload);
+  for await (const message of from.encodedMessages()) {
+    if (message.frameType === FrameType.GOAWAY) break;
+    await to.sendEncoded(message.body);
   }
   await to.close();
 }

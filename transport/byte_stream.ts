@@ -97,7 +97,31 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
     throw new TransferCutError("the transfer was cut short: the stream ended without its end mark");
   }
 
+  /**
+   * Every message as received: its frame type and its encoded body (views, not copies), for a
+   * relay that passes messages on unchanged with {@linkcode sendEncoded}.
+   */
+  async *encodedMessages(): AsyncGenerator<{ frameType: number; body: Uint8Array[] }> {
+    for await (const { frameType, body } of this.#bodies()) yield { frameType, body };
+  }
+
+  /**
+   * Sends a message body received by {@linkcode encodedMessages} of another stream, after the
+   * bytes already sent. StreamRequest and StreamResponse share their fields, so a body read on
+   * one side is a valid message on the other.
+   */
+  sendEncoded(body: Uint8Array[]): Promise<void> {
+    if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
+    return this.#writer.encoded(body);
+  }
+
   async *#pieces(): AsyncGenerator<FramePieces> {
+    for await (const { pieces } of this.#bodies()) yield pieces;
+  }
+
+  async *#bodies(): AsyncGenerator<
+    { frameType: number; body: Uint8Array[]; pieces: FramePieces }
+  > {
     if (this.#reading) throw new Error("a byte stream can be read only once");
     this.#reading = true;
     const reader = new EnvelopeReader(this.#options.maxMessageBytes);
@@ -107,7 +131,8 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
         onRead?.();
         reader.push(chunk);
         for (let body = reader.next(); body !== undefined; body = reader.next()) {
-          yield decodeFramePieces(body);
+          const pieces = decodeFramePieces(body);
+          yield { frameType: pieces.frameType, body, pieces };
         }
       }
     } finally {

@@ -88,6 +88,20 @@ export class FrameWriter {
     if (this.#blocked) await this.#blocked;
   }
 
+  /** Sends an already encoded message body (views), after any queued bytes, without copying. */
+  async encoded(body: Uint8Array[]): Promise<void> {
+    this.flush();
+    const length = body.reduce((n, view) => n + view.length, 0);
+    const header = new Uint8Array(5);
+    new DataView(header.buffer).setUint32(1, length);
+    const sink = this.#sink;
+    sink.cork?.();
+    this.#write(header);
+    for (const view of body) this.#write(view);
+    sink.uncork?.();
+    if (this.#blocked) await this.#blocked;
+  }
+
   /** Writes the queued bytes now. */
   flush(): void {
     this.#flushScheduled = false;
