@@ -17,6 +17,7 @@ import {
   ExporterService,
   ExporterStatus,
   LogSource,
+  SESSION_GRACE_KEY,
 } from "../proto/mod.ts";
 import {
   type Channel,
@@ -84,6 +85,11 @@ export class ControllerConnection implements Disposable {
     selector?: string;
     exporterName?: string;
     durationMs: number;
+    /**
+     * Seconds the controller keeps the lease once this client stops asking about it (a session
+     * that died): released then. Without it the lease lasts its duration whatever happens.
+     */
+    sessionGraceSeconds?: number;
   }): Promise<LeaseInfo> {
     const lease = await this.clients.createLease({
       parent: this.parent,
@@ -91,6 +97,9 @@ export class ControllerConnection implements Disposable {
         selector: request.selector ?? "",
         exporterName: request.exporterName,
         duration: durationFromMs(request.durationMs),
+        context: request.sessionGraceSeconds
+          ? { [SESSION_GRACE_KEY]: String(request.sessionGraceSeconds) }
+          : {},
       },
     }, { headers: this.headers });
     return leaseInfo(lease);

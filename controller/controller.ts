@@ -16,6 +16,7 @@ import {
   ControllerService,
   type ListenResponse,
   ListenResponseSchema,
+  SESSION_GRACE_KEY,
   type StatusResponse,
   StatusResponseSchema,
 } from "../proto/mod.ts";
@@ -95,6 +96,8 @@ export class Controller {
   readonly #status = new Map<string, Set<Mailbox<StatusResponse>>>();
   /** The Listen stream of each exporter's current lease. */
   readonly #listen = new Map<string, Mailbox<ListenResponse>>();
+  /** When each session lease's client was last heard from (ns/lease → ms). */
+  readonly #heard = new Map<string, number>();
   /** The lease each connected exporter was last told about ("" for none). */
   readonly #told = new Map<string, string>();
   #poller: ReturnType<typeof setInterval> | undefined;
@@ -109,6 +112,7 @@ export class Controller {
       onEvent: (event) => this.#onLeaseEvent(event),
       // With several replicas an exporter's stream may be held by another one: its heartbeat
       // (last seen) is what tells that it is there.
+      abandonedAt: (lease) => this.#abandonedAt(lease),
       isConnected: options.pollMs
         ? () => true
         : (exporter) => this.isConnected(exporter.namespace, exporter.name),
@@ -134,6 +138,31 @@ export class Controller {
   #pollSoon(): void {
     clearTimeout(this.#pollTimer);
     this.#pollTimer = setTimeout(() => this.#poll().catch(() => {}), 50);
+  }
+
+  // A session lease is abandoned once its client is silent for the grace period. A controller
+  // that just started has heard nothing yet: the grace counts from then.
+  #abandonedAt(lease: LeaseRecord): { at: number; why: string } | undefined {
+    const grace = Number(lease.context[SESSION_GRACE_KEY]);
+    if (!(grace > 0)) return undefined;
+    const leaseKey = key(lease.namespace, lease.name);
+    if (lease.status.ended) {
+      this.#heard.delete(leaseKey);
+      return undefined;
+    }
+    const heard = this.#heard.get(leaseKey) ?? this.#now();
+    this.#heard.set(leaseKey, heard);
+    return {
+      at: heard + grace * 1000,
+      why: `its client ${lease.client} went away (not heard from for ${grace} s)`,
+    };
+  }
+
+  // The lease's client is still there (it asked about the lease or dialled it).
+  #heardFrom(caller: Caller, lease: LeaseRecord | undefined): void {
+    if (lease && caller.kind === "client" && lease.client === caller.name) {
+      this.#heard.set(key(lease.namespace, lease.name), this.#now());
+    }
   }
 
   // Only the leader decides; the others' calls are picked up by its next poll.
@@ -358,6 +387,7 @@ export class Controller {
       getLease: async (req, ctx) => {
         const caller = await this.#auth(ctx);
         const lease = await this.#ownLease(caller, req.name);
+        this.#heardFrom(caller, lease);
         const exporter = lease.status.exporter
           ? await this.store.getExporter(lease.namespace, lease.status.exporter)
           : undefined;
@@ -441,6 +471,7 @@ export class Controller {
     const deadline = this.#now() + DIAL_WAIT_MS;
     while (true) {
       const lease = await this.#ownLease(caller, leaseName);
+      this.#heardFrom(caller, lease);
       if (lease.status.ended) {
         throw new ConnectError(`lease ${leaseName} has ended`, Code.FailedPrecondition);
       }
@@ -519,6 +550,7 @@ export class Controller {
         inNamespace(caller, name.namespace);
         const lease = await this.store.getLease(name.namespace, name.name);
         if (!lease) throw new ConnectError(`lease ${name.name} not found`, Code.NotFound);
+        this.#heardFrom(caller, lease);
         return leaseResource(lease, this.#now());
       },
       listLeases: async (req, ctx) => {

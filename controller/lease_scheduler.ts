@@ -29,6 +29,11 @@ export interface SchedulerOptions {
   onEvent?: (event: LeaseEvent) => void;
   /** Whether the exporter is connected right now (a Status stream is open). */
   isConnected?: (exporter: ExporterRecord) => boolean;
+  /**
+   * When a lease counts as abandoned by its client (a session that stopped being heard from),
+   * and why; undefined for leases that do not depend on their client being there.
+   */
+  abandonedAt?: (lease: LeaseRecord) => { at: number; why: string } | undefined;
 }
 
 function condition(
@@ -127,6 +132,13 @@ export class LeaseScheduler {
     // that comes before the freed lease in the queue (a scheduled start, say).
     const waiting: LeaseRecord[] = [];
     for (const lease of leases) {
+      const abandoned = this.#options.abandonedAt?.(lease);
+      if (abandoned && abandoned.at <= now) {
+        await this.#end(lease, "Released", abandoned.why, now);
+        if (lease.status.exporter) busy.delete(lease.status.exporter);
+        continue;
+      }
+      if (abandoned) nextWake = Math.min(nextWake, abandoned.at);
       if (lease.release) {
         await this.#end(lease, "Released", "released by its holder", now);
         if (lease.status.exporter) busy.delete(lease.status.exporter);

@@ -27,3 +27,4 @@ export * from "./gen/google/rpc/status_pb.ts";
 export * from "./gen/google/rpc/error_details_pb.ts";
 /** The `jumpstarter.client.v1` package: ClientService with its Exporter and Lease resources. */
 export * as clientv1 from "./gen/jumpstarter/client/v1/client_pb.ts";
+export { SESSION_GRACE_KEY } from "./conventions.ts";

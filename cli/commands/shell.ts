@@ -44,6 +44,10 @@ export const shellCommand: Command = {
       summary: "extend the lease while the shell runs, as far as the access policy allows",
     },
     {
+      flags: "    --session-grace D",
+      summary: "should jmp shell die, its new lease is released after this (default 60s)",
+    },
+    {
       flags: "    --acquisition-timeout D",
       summary: "how long to wait for a free exporter (default: the client config's, 2h)",
     },
@@ -67,6 +71,7 @@ export const shellCommand: Command = {
         duration: { type: "string", default: "30m" },
         "acquisition-timeout": { type: "string" },
         "auto-extend": { type: "boolean", default: false },
+        "session-grace": { type: "string", default: "60s" },
         ...CLIENT_OPTIONS,
       },
       allowPositionals: false,
@@ -136,6 +141,7 @@ async function leasedShell(
     duration: string;
     "acquisition-timeout"?: string;
     "auto-extend": boolean;
+    "session-grace": string;
     client?: string;
     "client-config"?: string;
   },
@@ -143,6 +149,7 @@ async function leasedShell(
   ctx: Context,
 ): Promise<number> {
   const durationMs = durationOption(values.duration, "--duration");
+  const graceMs = durationOption(values["session-grace"], "--session-grace");
   using connection = await clientConnection(values);
   const timeoutMs = values["acquisition-timeout"]
     ? durationOption(values["acquisition-timeout"], "--acquisition-timeout")
@@ -155,7 +162,13 @@ async function leasedShell(
     let name = values.lease;
     if (!name) {
       const asked = await controllerStep(() =>
-        connection.createLease({ selector: values.selector, exporterName: values.name, durationMs })
+        connection.createLease({
+          selector: values.selector,
+          exporterName: values.name,
+          durationMs,
+          // Should this process die, the lease goes back after the grace period, not at its end.
+          sessionGraceSeconds: Math.ceil(graceMs / 1000),
+        })
       );
       name = created = asked.name;
     }
@@ -177,7 +190,10 @@ async function leasedShell(
     const binDir = writeJCommand(tunnel.socket.replace(/\/[^/]*$/, ""));
     const allow = connection.config.drivers;
     ctx.io.stderr(`jmp shell: lease ${lease.name} on exporter ${lease.exporter}\n`);
-    const leaseEnded = watchLease(connection, lease, { autoExtend: values["auto-extend"] });
+    const leaseEnded = watchLease(connection, lease, {
+      autoExtend: values["auto-extend"],
+      graceMs,
+    });
     try {
       return await runInSession(
         command,
@@ -214,7 +230,7 @@ async function leasedShell(
 function watchLease(
   connection: ControllerConnection,
   lease: LeaseInfo,
-  options: { autoExtend: boolean },
+  options: { autoExtend: boolean; graceMs: number },
 ) {
   const { name } = lease;
   const exporter = lease.exporter ?? "";
@@ -267,9 +283,10 @@ function watchLease(
           );
         }
       }
-      timer = setTimeout(check, Math.min(2000, Math.max(200, left / 4)));
+      // Asking about the lease is also what keeps it: well within the grace period.
+      timer = setTimeout(check, Math.min(2000, options.graceMs / 3, Math.max(200, left / 4)));
     };
-    timer = setTimeout(check, 1000);
+    timer = setTimeout(check, Math.min(1000, options.graceMs / 3));
   });
   return {
     promise,
