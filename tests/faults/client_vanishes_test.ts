@@ -59,7 +59,7 @@ Deno.test("a jmp shell killed with SIGKILL gives its lease back after the grace 
     let stderr = "";
     shell.stderr.on("data", (d) => (stderr += d));
     using alice = new ControllerConnection(config);
-    await until("the shell's lease", async () => /on exporter bench/.test(stderr));
+    await until("the shell's lease", () => Promise.resolve(/on exporter bench/.test(stderr)));
     const [lease] = await alice.listLeases();
     assert.equal(lease.state, "Ready");
     const exited = new Promise((resolve) => shell.once("exit", resolve));
