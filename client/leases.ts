@@ -67,7 +67,9 @@ export class ControllerConnection implements Disposable {
     }
     if (!config.token) throw new LeaseError(`client config ${config.alias}: no token`);
     this.config = config;
-    this.channel = endpointChannel(config.endpoint, config.tls);
+    this.channel = endpointChannel(config.endpoint, config.tls, {
+      grpcOptions: config.grpcOptions,
+    });
     this.clients = createClient(clientv1.ClientService, this.channel.transport);
     this.controller = createClient(ControllerService, this.channel.transport);
     this.headers = {
@@ -287,7 +289,9 @@ export class LeaseTunnel implements AsyncDisposable {
       this.#connections.delete(local);
       return;
     }
-    const router = endpointChannel(dial.routerEndpoint, connection.config.tls);
+    const router = endpointChannel(dial.routerEndpoint, connection.config.tls, {
+      grpcOptions: connection.config.grpcOptions,
+    });
     try {
       const call = await openByteStream(router, {
         metadata: { authorization: `Bearer ${dial.routerToken}` },

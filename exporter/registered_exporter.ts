@@ -83,7 +83,9 @@ export async function runRegisteredExporter(
     maxMessageBytes: 64 * 1024 * 1024,
     socketMode: 0o600,
   });
-  const channel = endpointChannel(config.endpoint!, config.tls);
+  const channel = endpointChannel(config.endpoint!, config.tls, {
+    grpcOptions: config.grpcOptions,
+  });
   const link = new ControllerLink(config, session, socket, channel, options);
   try {
     await link.run();
@@ -263,7 +265,9 @@ class ControllerLink {
 
   // One client connection: the router stream on one side, the session socket on the other.
   async #tunnel(endpoint: string, token: string, signal: AbortSignal): Promise<void> {
-    const router = endpointChannel(endpoint, this.#config.tls);
+    const router = endpointChannel(endpoint, this.#config.tls, {
+      grpcOptions: this.#config.grpcOptions,
+    });
     try {
       const call = await openByteStream(router, {
         metadata: { authorization: `Bearer ${token}` },
