@@ -23,8 +23,12 @@ export interface RouterOptions {
 
 interface Waiting {
   call: ByteStreamCall;
+  /** `namespace/lease` of its token. */
+  lease: string;
   /** Hands the waiting side the splice its partner started (boxed: not a thenable). */
   paired: (splice: { done: Promise<void> }) => void;
+  /** Ends the wait with `reason`. */
+  cut: (reason: ConnectError) => void;
 }
 
 /**
@@ -71,10 +75,15 @@ export class Router {
     return this.#waiting.size;
   }
 
-  /** Cuts every open stream of lease `namespace/lease` (it ended). */
+  /** Cuts every open stream of lease `namespace/lease` (it ended), paired or waiting. */
   cutLease(namespace: string, lease: string): void {
-    for (const cut of this.#byLease.get(`${namespace}/${lease}`) ?? []) {
-      cut.abort(new ConnectError(`lease ${lease} has ended`, Code.Unavailable));
+    const key = `${namespace}/${lease}`;
+    const reason = () => new ConnectError(`lease ${lease} has ended`, Code.Unavailable);
+    for (const cut of this.#byLease.get(key) ?? []) cut.abort(reason());
+    // A waiting stream would otherwise stay until its pair timeout, open to the lease's token
+    // while its exporter may already serve the next lease.
+    for (const waiting of [...this.#waiting.values()]) {
+      if (waiting.lease === key) waiting.cut(reason());
     }
   }
 
@@ -124,9 +133,14 @@ export class Router {
       call.signal.addEventListener("abort", onAbort, { once: true });
       this.#waiting.set(grant.streamId, {
         call,
+        lease: `${grant.namespace}/${grant.lease}`,
         paired: (splice) => {
           done();
           resolve(splice);
+        },
+        cut: (reason) => {
+          done();
+          reject(reason);
         },
       });
     });
