@@ -35,7 +35,14 @@ import {
   statusName,
 } from "./resource_view.ts";
 import { matchesSelector, normalizeSelector, parseSelector, SelectorError } from "./selector.ts";
-import type { ExporterRecord, LabelSelector, LeaseRecord, Store } from "./store/mod.ts";
+import {
+  AlreadyExistsError,
+  type ExporterRecord,
+  type LabelSelector,
+  type LeaseRecord,
+  NotFoundError,
+  type Store,
+} from "./store/mod.ts";
 import type { OidcVerifier, TokenIssuer } from "./tokens.ts";
 import { VERSION } from "../config/version.ts";
 import { VERSION_HEADER, versionProblem } from "./version_check.ts";
@@ -193,8 +200,8 @@ export class Controller {
 
   /** Registers the services on a connect-es router. */
   readonly routes = (router: ConnectRouter): void => {
-    router.service(ControllerService, this.#controllerService());
-    router.service(clientv1.ClientService, this.#clientService());
+    router.service(ControllerService, withStoreErrors(this.#controllerService()));
+    router.service(clientv1.ClientService, withStoreErrors(this.#clientService()));
   };
 
   /** Whether the exporter has a Status stream open right now. */
@@ -667,6 +674,40 @@ export class Controller {
       this.isConnected(exporter.namespace, exporter.name),
     );
   }
+}
+
+// A store that cannot do its work (disk full, database damaged, API server away) is reported
+// to the caller as such, with its one-line reason, rather than as a bare "internal error".
+function storeError(err: unknown): unknown {
+  if (err instanceof ConnectError || !(err instanceof Error)) return err;
+  if (err instanceof NotFoundError) return new ConnectError(err.message, Code.NotFound);
+  if (err instanceof AlreadyExistsError) return new ConnectError(err.message, Code.AlreadyExists);
+  if (/StoreError$/.test(err.name)) {
+    return new ConnectError(err.message.split("\n")[0], Code.Unavailable);
+  }
+  return err;
+}
+
+function withStoreErrors<T extends object>(impl: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(impl)) {
+    wrapped[name] = (...args: unknown[]) => {
+      const result = (method as (...a: unknown[]) => unknown)(...args);
+      if (result && typeof result === "object" && Symbol.asyncIterator in result) {
+        return (async function* () {
+          try {
+            yield* result as AsyncIterable<unknown>;
+          } catch (err) {
+            throw storeError(err);
+          }
+        })();
+      }
+      return Promise.resolve(result).catch((err) => {
+        throw storeError(err);
+      });
+    };
+  }
+  return wrapped as T;
 }
 
 function minutesOrSeconds(ms: number): string {
