@@ -16,6 +16,8 @@ import type { DriverClient } from "../drivers/framework/mod.ts";
 import { formatAddress } from "../transport/mod.ts";
 import { ROOT, runtimeCommand, startExporter } from "./exporter_peer.ts";
 import { measureLatencies } from "./peer_args.ts";
+import type { SerialClient } from "../drivers/serial/mod.ts";
+import { openRawTty, startPtyPair } from "../tests/fixtures/pty_pair.ts";
 
 /** The figures of one run. */
 export interface LeaseRouterRow {
@@ -28,6 +30,9 @@ export interface LeaseRouterRow {
   direct_call_p99_ms: number;
   router_mb_per_s: number;
   direct_mb_per_s: number;
+  /** A line echoed by a socat pty loop through the serial driver, over the lease. */
+  router_serial_p50_ms: number;
+  router_serial_p99_ms: number;
 }
 
 const NAMESPACE = "bench";
@@ -95,10 +100,19 @@ export async function measureLeaseRouter(
       uid: exporter.uid,
     });
     const registered = join(options.dir, "registered.yaml");
+    // The registered exporter also has a serial port: a pty whose far end echoes every byte.
+    const pair = await startPtyPair(options.dir);
+    const board = openRawTty(pair.board);
+    board.input.on("data", (d) => board.output.write(d));
+    stops.push(async () => {
+      board.close();
+      await pair.stop();
+    });
     writeFileSync(
       registered,
       `apiVersion: jumpstarter.dev/v1alpha1\nkind: ExporterConfig\nmetadata: {namespace: ${NAMESPACE}, name: bench}\n` +
-        `endpoint: "${endpoint}"\ntoken: ${token}\n${EXPORT}`,
+        `endpoint: "${endpoint}"\ntoken: ${token}\n${EXPORT}` +
+        `  serial: {type: PySerial, config: {url: ${pair.device}}}\n`,
     );
     const local = join(options.dir, "local.yaml");
     writeFileSync(
@@ -157,10 +171,13 @@ export async function measureLeaseRouter(
       direct_call_p99_ms: direct.p99,
       router_mb_per_s: viaRouter.mbPerS,
       direct_mb_per_s: direct.mbPerS,
+      router_serial_p50_ms: viaRouter.serial!.p50,
+      router_serial_p99_ms: viaRouter.serial!.p99,
     };
   } finally {
     for (const connection of connections) connection[Symbol.dispose]();
-    for (const stop of stops) await stop();
+    // Last started, first stopped: the exporters let go of the pty before it goes away.
+    for (const stop of stops.reverse()) await stop();
     await controller.close();
   }
 }
@@ -171,7 +188,15 @@ async function measureExporter(
   options: { calls: number; mib: number },
 ) {
   await using tunnel = await connection.openTunnel(lease);
-  return await measureDirect(`unix:${tunnel.socket}`, options);
+  const figures = await measureDirect(`unix:${tunnel.socket}`, options);
+  await using exporter = await connectExporter(`unix:${tunnel.socket}`);
+  const console = await (exporter.root.child("serial") as SerialClient).open();
+  const echoes = await measureLatencies(Math.min(options.calls, 500), async () => {
+    await console.send("ping\n");
+    await console.expect("ping\n", { timeoutMs: 5000 });
+  });
+  await console.close();
+  return { ...figures, serial: { p50: quantile(echoes, 0.5), p99: quantile(echoes, 0.99) } };
 }
 
 async function measureDirect(target: string, options: { calls: number; mib: number }) {

@@ -343,7 +343,9 @@ if (leaseRouter) {
     } ms vs direct ${r.direct_call_p50_ms.toFixed(3)} / ${r.direct_call_p99_ms.toFixed(3)} ms; ` +
       `byte stream ${r.router_mb_per_s.toFixed(0)} MB/s vs direct ${
         r.direct_mb_per_s.toFixed(0)
-      } MB/s (${(r.router_mb_per_s / r.direct_mb_per_s).toFixed(2)}x)`,
+      } MB/s (${(r.router_mb_per_s / r.direct_mb_per_s).toFixed(2)}x); serial echo p50 ${
+        r.router_serial_p50_ms.toFixed(3)
+      } ms, p99 ${r.router_serial_p99_ms.toFixed(3)} ms`,
   );
 }
 
