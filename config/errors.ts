@@ -1,5 +1,17 @@
 // The one error type of configuration problems: which file, where in it, and what is wrong.
 
+// Keys and values quoted from a file may hold line breaks; the message is read as one line.
+const LINE_BREAKS: Record<string, string> = {
+  "\n": "\\n",
+  "\r": "\\r",
+  "\u2028": "\\u2028",
+  "\u2029": "\\u2029",
+};
+
+function oneLine(text: string): string {
+  return text.replace(/[\n\r\u2028\u2029]/g, (c) => LINE_BREAKS[c]);
+}
+
 /**
  * A configuration file that cannot be used as written. The message reads
  * `FILE: export.serial.config.baudrate: must be a number, got "fast"`.
@@ -12,9 +24,9 @@ export class ConfigError extends Error {
   /** What is wrong, without the file and path. */
   readonly problem: string;
 
-  /** Creates an error for `path` in `file`. */
+  /** Creates an error for `path` in `file`; line breaks from the file are escaped in the message. */
   constructor(file: string, path: string, cause: string) {
-    super(`${file}: ${path ? `${path}: ` : ""}${cause}`);
+    super(oneLine(`${file}: ${path ? `${path}: ` : ""}${cause}`));
     this.name = "ConfigError";
     this.file = file;
     this.path = path;

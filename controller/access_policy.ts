@@ -64,7 +64,13 @@ export function parseAccessPolicies(
       throw new ConfigError(file, [where, path].filter(Boolean).join(": "), cause);
     };
     if (doc.errors.length) fail("", doc.errors[0].message.split("\n")[0]);
-    const data = doc.toJS();
+    let data: unknown;
+    try {
+      data = doc.toJS();
+    } catch (err) {
+      // yaml refuses an alias bomb (and overdeep data) with a ReferenceError or RangeError.
+      fail("", err instanceof Error ? err.message.split("\n")[0] : String(err));
+    }
     if (data === null || data === undefined) return;
     const top = objectAt(data, "", fail);
     if (top.kind !== "ExporterAccessPolicy") {

@@ -475,8 +475,16 @@ export class OidcVerifier {
 // ---------------------------------------------------------------------------------------
 // Verification helpers
 
+// JWS compact serialization: three base64url parts without padding, whitespace or anything else
+// (RFC 7515). jose's decoder skips whitespace and padding, which would let one token be written
+// many ways.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
 /** The unverified header and claims, only to explain refusals better; malformed otherwise. */
 function peek(token: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
+  if (typeof token !== "string" || !COMPACT_JWS.test(token)) {
+    throw new TokenError("malformed", "token is not a well-formed JWT");
+  }
   try {
     return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
   } catch {
@@ -588,13 +596,19 @@ function checkedLifetime(lifetime: number): number {
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
 function isoTime(epochSeconds: unknown): string {
-  if (typeof epochSeconds !== "number") return "an unknown time";
-  return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, "Z");
+  // A signed claim may still be out of Date's range (-1e300, or 1e400 read as Infinity).
+  const date = new Date(typeof epochSeconds === "number" ? epochSeconds * 1000 : NaN);
+  if (Number.isNaN(date.getTime())) return "an unknown time";
+  return date.toISOString().replace(/\.000Z$/, "Z");
 }
 
 /** A claim value for a message: one line, bounded length (it comes from an untrusted token). */
 function quote(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  // JSON escapes line breaks but U+2028 and U+2029.
+  const text = (JSON.stringify(value) ?? String(value)).replace(
+    /[\u2028\u2029]/g,
+    (c) => c === "\u2028" ? "\\u2028" : "\\u2029",
+  );
   return text.length > 100 ? `${text.slice(0, 97)}...` : text;
 }
 

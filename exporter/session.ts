@@ -12,7 +12,12 @@ import {
   toDriverStatus,
   toValue,
 } from "../drivers/framework/mod.ts";
-import type { ByteStreamHandler } from "../transport/mod.ts";
+import {
+  type ByteStreamHandler,
+  FrameDecodeError,
+  FrameTooLargeError,
+  toConnectError,
+} from "../transport/mod.ts";
 import type { DriverNode, DriverTree } from "./driver_tree.ts";
 import type { LogHub } from "./log_hub.ts";
 import { ResourceTable } from "./resources.ts";
@@ -98,7 +103,7 @@ export class Session {
     }
     if (header.kind !== "driver") {
       throw new ConnectError(
-        `byte streams of kind "${header.kind}" are not supported by this exporter`,
+        `byte streams of kind ${quote(header.kind)} are not supported by this exporter`,
         Code.Unimplemented,
       );
     }
@@ -111,6 +116,11 @@ export class Session {
         ready: () => call.sendHeaders(),
       });
     } catch (err) {
+      // Frames the caller got wrong are its fault, not the driver's: the transport's codes
+      // (INVALID_ARGUMENT, RESOURCE_EXHAUSTED), not UNKNOWN.
+      if (err instanceof FrameDecodeError || err instanceof FrameTooLargeError) {
+        throw toConnectError(err);
+      }
       throw this.#failure(node, header.method ?? "", err);
     }
     await call.stream.close();
@@ -197,7 +207,7 @@ export class Session {
 
   #node(uuid: string): DriverNode {
     const node = this.tree.get(uuid);
-    if (!node) throw new ConnectError(`no driver with uuid "${uuid}"`, Code.NotFound);
+    if (!node) throw new ConnectError(`no driver with uuid ${quote(uuid)}`, Code.NotFound);
     return node;
   }
 
@@ -211,7 +221,7 @@ export class Session {
     if (!method) {
       const known = Object.keys(node.driver.methods);
       throw new ConnectError(
-        `method "${name}" not found on driver ${label}${
+        `method ${quote(name)} not found on driver ${label}${
           known.length ? ` (it has: ${known.join(", ")})` : " (it has no methods)"
         }`,
         Code.NotFound,
@@ -224,7 +234,9 @@ export class Session {
         bytestream: "a byte stream",
       };
       throw new ConnectError(
-        `method "${name}" of driver ${label} is called with ${how[method.kind]}, not ${how[kind]}`,
+        `method ${quote(name)} of driver ${label} is called with ${how[method.kind]}, not ${
+          how[kind]
+        }`,
         Code.NotFound,
       );
     }
@@ -249,6 +261,14 @@ export class Session {
     }
     return status;
   }
+}
+
+// A name the caller sent, quoted for a status message, which must stay one line (JSON escapes
+// control characters but leaves U+2028 and U+2029 as they are) and short: the status travels in
+// a header, and HTTP/2 resets a stream whose headers are too large.
+function quote(text: string): string {
+  const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  return JSON.stringify(shown).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }
 
 function parseRequestHeader(text: string | null): StreamRequestHeader {

@@ -5,6 +5,7 @@ import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { ByteStream } from "./byte_stream.ts";
+import { MAX_TIMER_MS } from "./deadline.ts";
 import { FrameDecodeError, FrameTooLargeError } from "./frame_codec.ts";
 import { toHeaders } from "./metadata.ts";
 
@@ -58,7 +59,8 @@ export function serveByteStream(
     typeof req.headers["grpc-timeout"] === "string" ? req.headers["grpc-timeout"] : null,
     Number.MAX_SAFE_INTEGER,
   );
-  const timer = timeout.timeoutMs !== undefined
+  // A deadline beyond what a timer holds (over 24 days) is as good as none.
+  const timer = timeout.timeoutMs !== undefined && timeout.timeoutMs <= MAX_TIMER_MS
     ? setTimeout(
       () => abort.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded)),
       timeout.timeoutMs,

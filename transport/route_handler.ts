@@ -10,13 +10,14 @@ import {
   type ConnectRouterOptions,
   createConnectRouter,
 } from "@connectrpc/connect";
-import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import {
   compressionBrotli,
   compressionGzip,
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
+import { beyondTimer, MAX_TIMER_MS } from "./deadline.ts";
 
 /** Options of the dispatcher. */
 export interface RouteHandlerOptions extends ConnectRouterOptions {
@@ -64,13 +65,48 @@ export function createRouteHandler(options: RouteHandlerOptions): NodeHandler {
       return;
     }
     const method = `${handler.service.typeName}/${handler.method.name}`;
-    handler(universalRequestFromNodeRequest(req, res, undefined, undefined))
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+    // connect-es would arm a timer that overflows and ends the call at once.
+    if (beyondTimer(uReq.header.get("grpc-timeout"))) uReq.header.delete("grpc-timeout");
+    const deadline = answerAtDeadline(res, uReq.header.get("grpc-timeout"));
+    handler(uReq)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((err: unknown) => {
-        if (res.destroyed || isHangUp(err)) return;
+        if (res.destroyed || deadline.answered || isHangUp(err)) return;
         onError(method, err);
       });
   };
+}
+
+// Time after the deadline that connect-es gets to answer on its own.
+const DEADLINE_GRACE_MS = 100;
+
+// connect-es stops an implementation at the caller's deadline, but not its wait for the rest of
+// a request: a caller that never finishes sending one would get no status. It gets
+// DEADLINE_EXCEEDED, as on the byte-stream path.
+function answerAtDeadline(
+  res: http2.Http2ServerResponse,
+  header: string | null,
+): { answered: boolean } {
+  const state = { answered: false };
+  const { timeoutMs, error } = parseTimeout(header, MAX_TIMER_MS);
+  if (timeoutMs === undefined || error) return state;
+  const timer = setTimeout(() => {
+    if (res.headersSent || res.writableEnded || res.destroyed) return;
+    state.answered = true;
+    answerWithStatus(res, new ConnectError("deadline exceeded", Code.DeadlineExceeded));
+  }, timeoutMs + DEADLINE_GRACE_MS);
+  res.once("close", () => clearTimeout(timer));
+  res.once("finish", () => clearTimeout(timer));
+  return state;
+}
+
+// A trailers-only gRPC response: the status travels in the headers.
+function answerWithStatus(res: http2.Http2ServerResponse, error: ConnectError): void {
+  const status: Record<string, string> = { "content-type": "application/grpc+proto" };
+  setTrailerStatus(new Headers(), error).forEach((value, key) => (status[key] = value));
+  res.writeHead(200, status);
+  res.end();
 }
 
 function answerUnknownMethod(
@@ -83,13 +119,7 @@ function answerUnknownMethod(
     res.end();
     return;
   }
-  const status: Record<string, string> = { "content-type": "application/grpc+proto" };
-  setTrailerStatus(
-    new Headers(),
-    new ConnectError(`unknown method ${path}`, Code.Unimplemented),
-  ).forEach((value, key) => (status[key] = value));
-  res.writeHead(200, status);
-  res.end();
+  answerWithStatus(res, new ConnectError(`unknown method ${path}`, Code.Unimplemented));
   req.resume();
 }
 

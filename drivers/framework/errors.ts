@@ -69,8 +69,29 @@ function isSystemError(err: unknown): boolean {
  */
 export function toDriverStatus(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof DriverError) return new ConnectError(err.message, err.code);
-  if (isSystemError(err)) return new ConnectError((err as Error).message, Code.Internal);
+  if (err instanceof DriverError) return new ConnectError(statusMessage(err.message), err.code);
+  if (isSystemError(err)) {
+    return new ConnectError(statusMessage((err as Error).message), Code.Internal);
+  }
   const message = err instanceof Error ? err.message : String(err);
-  return new ConnectError(message || "driver failed", Code.Unknown);
+  return new ConnectError(statusMessage(message) || "driver failed", Code.Unknown);
+}
+
+const LINE_BREAKS: Record<string, string> = {
+  "\n": "\\n",
+  "\r": "\\r",
+  "\u2028": "\\u2028",
+  "\u2029": "\\u2029",
+};
+
+// The longest status message, in characters. It travels percent-encoded in a header: one that
+// quotes a large argument would exceed the HTTP/2 header limits, and the caller would get a
+// reset stream instead of the status.
+const MAX_MESSAGE_LENGTH = 4096;
+
+// A status message is shown as one line; driver messages may quote the caller's arguments (or a
+// command's output) with line breaks in them.
+function statusMessage(message: string): string {
+  const line = message.replace(/[\n\r\u2028\u2029]/g, (c) => LINE_BREAKS[c]);
+  return line.length > MAX_MESSAGE_LENGTH ? `${line.slice(0, MAX_MESSAGE_LENGTH)}...` : line;
 }
