@@ -33,6 +33,7 @@ import {
   ADMIN_OPTION_DOCS,
   ADMIN_OPTIONS,
   controllerOf,
+  deleteCommand,
   nameArg,
   namespaceOf,
   parseLabels,
@@ -334,43 +335,25 @@ async function saveExporterConfig(
   );
 }
 
-const deleteClientCommand: Command = {
-  name: "client",
-  summary: "Delete a client (its leases end; its tokens stop working)",
-  usage: "NAME [-n NS] [--data-dir DIR]",
-  options: [...ADMIN_OPTION_DOCS],
-  async run(args, ctx) {
-    const { values, positionals } = parseCommandArgs(
-      { args, options: ADMIN_OPTIONS, allowPositionals: true, strict: true },
-      ctx,
-    );
-    const name = nameArg(positionals, ctx, "client");
-    const namespace = namespaceOf(values, ctx);
-    await using data = await openControllerData(controllerOf(values));
-    const leases = await storeStep(() => data.store.listLeases(namespace, { client: name }));
-    await storeStep(() => data.store.deleteClient(namespace, name));
-    ctx.io.stdout(`Deleted client ${namespace}/${name}${endedNote(leases.length)}\n`);
+const deleteClientCommand = deleteCommand(
+  "client",
+  "Delete a client (its leases end; its tokens stop working)",
+  async (store, namespace, name) => {
+    const leases = await store.listLeases(namespace, { client: name });
+    await store.deleteClient(namespace, name);
+    return endedNote(leases.length);
   },
-};
+);
 
-const deleteExporterCommand: Command = {
-  name: "exporter",
-  summary: "Delete an exporter (its lease ends; its token stops working)",
-  usage: "NAME [-n NS] [--data-dir DIR]",
-  options: [...ADMIN_OPTION_DOCS],
-  async run(args, ctx) {
-    const { values, positionals } = parseCommandArgs(
-      { args, options: ADMIN_OPTIONS, allowPositionals: true, strict: true },
-      ctx,
-    );
-    const name = nameArg(positionals, ctx, "exporter");
-    const namespace = namespaceOf(values, ctx);
-    await using data = await openControllerData(controllerOf(values));
-    const active = await storeStep(() => data.store.activeLeaseOf(namespace, name));
-    await storeStep(() => data.store.deleteExporter(namespace, name));
-    ctx.io.stdout(`Deleted exporter ${namespace}/${name}${endedNote(active ? 1 : 0)}\n`);
+const deleteExporterCommand = deleteCommand(
+  "exporter",
+  "Delete an exporter (its lease ends; its token stops working)",
+  async (store, namespace, name) => {
+    const active = await store.activeLeaseOf(namespace, name);
+    await store.deleteExporter(namespace, name);
+    return endedNote(active ? 1 : 0);
   },
-};
+);
 
 function endedNote(count: number): string {
   if (count === 0) return "";

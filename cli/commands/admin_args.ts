@@ -1,9 +1,15 @@
 // What the `jmp admin` commands share: the data folder and namespace options, and checking
 // names and labels the way the controller's Kubernetes-shaped records need them.
 
-import { labelKeyProblem, labelValueProblem } from "../../controller/mod.ts";
-import { CliError, type Context, usageError } from "../command.ts";
-import { type ControllerSource, defaultDataDir, readKubeconfig } from "../controller_data.ts";
+import { labelKeyProblem, labelValueProblem, type Store } from "../../controller/mod.ts";
+import { CliError, type Command, type Context, parseCommandArgs, usageError } from "../command.ts";
+import {
+  type ControllerSource,
+  defaultDataDir,
+  openControllerData,
+  readKubeconfig,
+  storeStep,
+} from "../controller_data.ts";
 
 /** `--data-dir` and `-n/--namespace`, taken by every admin command. */
 export const ADMIN_OPTIONS = {
@@ -104,4 +110,34 @@ export function parseLabels(given: readonly string[], ctx: Context): Record<stri
 /** Labels as one `k=v,k2=v2` cell, sorted by key. */
 export function formatLabels(labels: Record<string, string>): string {
   return Object.keys(labels).sort().map((key) => `${key}=${labels[key]}`).join(",");
+}
+
+/**
+ * `delete KIND NAME`: removes one record; `remove` does it and says what else ended with it
+ * (e.g. " (ended 2 leases)").
+ */
+export function deleteCommand(
+  kind: string,
+  summary: string,
+  remove: (store: Store, namespace: string, name: string) => Promise<string>,
+): Command {
+  return {
+    name: kind,
+    summary,
+    usage: "NAME [-n NS] [--data-dir DIR]",
+    options: [...ADMIN_OPTION_DOCS],
+    async run(args, ctx) {
+      const { values, positionals } = parseCommandArgs(
+        { args, options: ADMIN_OPTIONS, allowPositionals: true, strict: true },
+        ctx,
+      );
+      const name = nameArg(positionals, ctx, kind);
+      const namespace = namespaceOf(values, ctx);
+      await using data = await openControllerData(controllerOf(values));
+      const note = await storeStep(() => remove(data.store, namespace, name));
+      ctx.io.stdout(
+        `Deleted ${kind === "policy" ? "access policy" : kind} ${namespace}/${name}${note}\n`,
+      );
+    },
+  };
 }

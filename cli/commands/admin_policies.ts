@@ -17,7 +17,7 @@ import {
   ADMIN_OPTION_DOCS,
   ADMIN_OPTIONS,
   controllerOf,
-  nameArg,
+  deleteCommand,
   namespaceOf,
 } from "./admin_args.ts";
 
@@ -103,20 +103,11 @@ export const getPoliciesCommand: Command = {
 };
 
 /** `delete policy NAME`. */
-export const deletePolicyCommand: Command = {
-  name: "policy",
-  summary: "Delete an access policy",
-  usage: "NAME [-n NS] [--data-dir DIR]",
-  options: [...ADMIN_OPTION_DOCS],
-  async run(args, ctx) {
-    const { values, positionals } = parseCommandArgs(
-      { args, options: ADMIN_OPTIONS, allowPositionals: true, strict: true },
-      ctx,
-    );
-    const name = nameArg(positionals, ctx, "policy");
-    const namespace = namespaceOf(values, ctx);
-    await using data = await openControllerData(controllerOf(values));
-    await storeStep(() => data.store.deleteAccessPolicy(namespace, name));
-    ctx.io.stdout(`Deleted access policy ${namespace}/${name}\n`);
+export const deletePolicyCommand: Command = deleteCommand(
+  "policy",
+  "Delete an access policy",
+  async (store, namespace, name) => {
+    await store.deleteAccessPolicy(namespace, name);
+    return "";
   },
-};
+);
