@@ -11,9 +11,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { connectExporter, ControllerConnection } from "../client/mod.ts";
 import { parseClientConfig } from "../config/mod.ts";
-import { startControllerServer } from "../controller/mod.ts";
+import { dataPaths, SqliteStore, TokenIssuer } from "../controller/mod.ts";
 import type { DriverClient } from "../drivers/framework/mod.ts";
-import { formatAddress } from "../transport/mod.ts";
 import { ROOT, runtimeCommand, startExporter } from "./exporter_peer.ts";
 import { measureLatencies } from "./peer_args.ts";
 import type { SerialClient } from "../drivers/serial/mod.ts";
@@ -78,14 +77,15 @@ export async function measureLeaseRouter(
   options: { dir: string; clients: number; calls: number; mib: number },
 ): Promise<LeaseRouterRow> {
   process.stderr.write(`controller: ${options.clients} waiting clients, router vs direct ...`);
-  const controller = await startControllerServer({
-    dataDir: join(options.dir, "controller"),
-    listen: "127.0.0.1:0",
-    routerListen: "127.0.0.1:0",
-  });
-  const endpoint = `http://${formatAddress(controller.server.address)}`;
-  const { store, issuer } = controller.controller;
-  const stops: (() => Promise<void>)[] = [];
+  // The controller and its router run in their own process, as deployed; identities are made
+  // here on its data folder, as `jmp admin` makes them.
+  const dataDir = join(options.dir, "controller");
+  const controller = await startControllerProcess(dataDir);
+  const endpoint = `http://${controller.address}`;
+  const paths = dataPaths(dataDir);
+  const store = SqliteStore.open(paths.db);
+  const issuer = await TokenIssuer.loadOrCreate(paths.keys);
+  const stops: (() => Promise<void>)[] = [controller.stop, () => store.close()];
   const connections: ControllerConnection[] = [];
   try {
     const exporter = await store.createExporter({
@@ -124,7 +124,8 @@ export async function measureLeaseRouter(
     stops.push(
       await startExporter(runtimeCommand("deno", "", "cli/jmp-exporter.ts"), local, socket),
     );
-    for (let i = 0; i < 400 && !controller.controller.isConnected(NAMESPACE, "bench"); i++) {
+    for (let i = 0; i < 400; i++) {
+      if ((await store.getExporter(NAMESPACE, "bench"))?.status === "Available") break;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
 
@@ -178,7 +179,6 @@ export async function measureLeaseRouter(
     for (const connection of connections) connection[Symbol.dispose]();
     // Last started, first stopped: the exporters let go of the pty before it goes away.
     for (const stop of stops.reverse()) await stop();
-    await controller.close();
   }
 }
 
@@ -218,5 +218,33 @@ function startRegistered(config: string): () => Promise<void> {
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGTERM");
     await exited;
+  };
+}
+
+// `jmp-controller run` (plaintext, loopback) on `dataDir`; its address and its stop.
+async function startControllerProcess(dataDir: string) {
+  const [cmd, ...args] = runtimeCommand("deno", "", "cli/jmp-controller.ts");
+  const child = spawn(cmd, [
+    ...args,
+    ...["run", "--data-dir", dataDir, "--insecure-plaintext", "--no-metrics"],
+    ...["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--log-level", "error"],
+  ], { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT });
+  const address = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const found = /controller listening on (\S+),/.exec(out);
+      if (found && out.includes("advertised endpoint")) resolve(found[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`the controller exited with ${code}`)));
+  });
+  return {
+    address,
+    async stop() {
+      child.removeAllListeners("exit");
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
   };
 }
