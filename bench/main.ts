@@ -1,6 +1,7 @@
 // `deno task bench`: byte-stream throughput and unary round trips over our transport, next to a
 // raw node:http2 stream copy and Python grpcio (upstream's runtime), each side in its own
-// process, all in one run. Prints a table and ratios and writes bench/results.json.
+// process, then the exporter, router, lease and start-up sections, all in one run. Prints one
+// table, each figure next to its reference and target (table.ts), and writes bench/results.json.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -11,12 +12,19 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { freePort, type PeerResult, WARMUP_MIB } from "./peer_args.ts";
 import { locateBun, pinnedBunVersion } from "../build/compile.ts";
-import { type DriverCallRow, measureDriverCalls } from "./driver_calls.ts";
-import { type ForwardRow, measureForwarding } from "./network_forward.ts";
-import { measureSerialEcho, type SerialRow } from "./serial_echo.ts";
-import { measureStorageWrite, type StorageRow } from "./storage_write.ts";
-import { type LeaseRouterRow, measureLeaseRouter } from "./lease_router.ts";
-import { measureStartup, type StartupRow } from "./startup.ts";
+import { measureDriverCalls } from "./driver_calls.ts";
+import { measureForwarding } from "./network_forward.ts";
+import { measureSerialEcho } from "./serial_echo.ts";
+import { measureStorageWrite } from "./storage_write.ts";
+import { measureLeaseRouter } from "./lease_router.ts";
+import { measureStartup } from "./startup.ts";
+import {
+  type BenchFigures,
+  buildTable,
+  formatTable,
+  type ScenarioRow,
+  tallyTargets,
+} from "./table.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -68,12 +76,7 @@ const SCENARIOS: Scenario[] = [
   { server: "oursBun", client: "grpcio" },
 ];
 
-interface Row {
-  scenario: string;
-  transport: string;
-  mb_per_s: number;
-  unary_p50_ms: number | null;
-  unary_p99_ms: number | null;
+interface Row extends ScenarioRow {
   runs: PeerResult[];
 }
 
@@ -154,9 +157,20 @@ Measures a 256 MiB bidi echo in 32 KiB messages (after an untimed 16 MiB warm-up
 connection; each piece checked against what was sent) and unary round trips for: our lean byte
 path on Deno and on Bun, Python grpcio, raw node:http2, our connect-es generic path, and a grpcio
 client against our server (--peers keeps the scenarios whose server and client are both listed).
-Each server and client runs in its own process; figures are medians of
---runs client runs. Results: bench/results.json.`);
+Each server and client runs in its own process; figures are medians of --runs client runs. Then
+DriverCall, network forward, storage write and serial echo through a real exporter, leases and
+streams through the router, and the compiled binaries' start-up and idle memory (--only unix|tcp
+skips what does not run on that transport).
+
+Prints one table: each figure, the reference it is compared to measured in the same run, their
+ratio, the target from issue 10 if any and whether it is met; then a count of targets met and
+missed. A missed target does not fail the run; failed runs and mismatched data do (exit 1).
+Writes it all to bench/results.json ("table", and the detailed sections).`);
   process.exit(0);
+}
+if (opts.only && opts.only !== "unix" && opts.only !== "tcp") {
+  console.error(`error: --only: "${opts.only}" is neither unix nor tcp`);
+  process.exit(2);
 }
 const runs = Number(opts.runs);
 const mib = Number(opts.mib);
@@ -173,225 +187,112 @@ const scenarios = SCENARIOS.filter((s) =>
   !peers || (peers.includes(s.server) && peers.includes(s.client))
 );
 
+let failed = false;
+
+// Notes a failed run or section on stderr; the bench then exits non-zero.
+function fail(message: string): void {
+  failed = true;
+  process.stderr.write(` ${message}\n`);
+}
+
+// Runs one section's measurement if it is wanted; a failure is noted and leaves it out.
+async function section<T>(wanted: boolean, measure: () => Promise<T>): Promise<T | undefined> {
+  if (!wanted) return undefined;
+  try {
+    return await measure();
+  } catch (err) {
+    fail(`FAILED: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+// One scenario's server, and `runs` client runs against it; undefined when none succeeded.
+async function measureScenario(
+  transport: string,
+  scenario: Scenario,
+  dir: string,
+): Promise<Row | undefined> {
+  const server = PEERS[scenario.server];
+  const client = PEERS[scenario.client];
+  const listen = transport === "unix"
+    ? `unix:${join(dir, `${scenario.server}.sock`)}`
+    : `127.0.0.1:${await freePort()}`;
+  const label = scenario.server === scenario.client
+    ? server.name
+    : `${client.name} client -> ${server.name} server`;
+  process.stderr.write(`${transport}: ${label} ...`);
+  const running = await startServer(server, listen);
+  const results: PeerResult[] = [];
+  let problem: string | undefined;
+  try {
+    for (let i = 0; i < runs; i++) results.push(await runClient(client, listen, mib, unary));
+  } catch (err) {
+    problem = (err as Error).message;
+  } finally {
+    const crash = await running.stop();
+    if (crash) problem = `${problem ? `${problem}; ` : ""}server ${crash}`;
+  }
+  if (problem || results.length === 0) fail(`FAILED: ${problem ?? "no result"}`);
+  if (results.length === 0) return undefined;
+  if (results.some((r) => !r.intact)) fail("DATA MISMATCH");
+  const row: Row = {
+    scenario: label,
+    server: scenario.server,
+    client: scenario.client,
+    transport,
+    mb_per_s: median(results.map((r) => r.mb_per_s)),
+    unary_p50_ms: medianOrNull(results.map((r) => r.unary_p50_ms)),
+    unary_p99_ms: medianOrNull(results.map((r) => r.unary_p99_ms)),
+    runs: results,
+  };
+  process.stderr.write(` ${row.mb_per_s.toFixed(0)} MB/s\n`);
+  return row;
+}
+
 const dir = mkdtempSync(join(tmpdir(), "jmp-bench-"));
 const rows: Row[] = [];
-let driverCalls: DriverCallRow[] = [];
-let forwarding: ForwardRow[] = [];
-let serial: SerialRow | undefined;
-let storage: StorageRow[] = [];
-let leaseRouter: LeaseRouterRow | undefined;
-let startup: StartupRow | undefined;
-let failed = false;
+let figures: BenchFigures;
 try {
   for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
     for (const scenario of scenarios) {
-      const server = PEERS[scenario.server];
-      const client = PEERS[scenario.client];
-      const listen = transport === "unix"
-        ? `unix:${join(dir, `${scenario.server}.sock`)}`
-        : `127.0.0.1:${await freePort()}`;
-      const label = scenario.server === scenario.client
-        ? server.name
-        : `${client.name} client -> ${server.name} server`;
-      process.stderr.write(`${transport}: ${label} ...`);
-      const running = await startServer(server, listen);
-      const results: PeerResult[] = [];
-      let problem: string | undefined;
-      try {
-        for (let i = 0; i < runs; i++) results.push(await runClient(client, listen, mib, unary));
-      } catch (err) {
-        problem = (err as Error).message;
-      } finally {
-        const crash = await running.stop();
-        if (crash) problem = `${problem ? `${problem}; ` : ""}server ${crash}`;
-      }
-      if (problem || results.length === 0) {
-        failed = true;
-        process.stderr.write(` FAILED: ${problem ?? "no result"}\n`);
-        if (results.length === 0) continue;
-      }
-      if (results.some((r) => !r.intact)) {
-        failed = true;
-        process.stderr.write(" DATA MISMATCH\n");
-      }
-      const row: Row = {
-        scenario: label,
-        transport,
-        mb_per_s: median(results.map((r) => r.mb_per_s)),
-        unary_p50_ms: medianOrNull(results.map((r) => r.unary_p50_ms)),
-        unary_p99_ms: medianOrNull(results.map((r) => r.unary_p99_ms)),
-        runs: results,
-      };
-      process.stderr.write(` ${row.mb_per_s.toFixed(0)} MB/s\n`);
-      rows.push(row);
+      const row = await measureScenario(transport, scenario, dir);
+      if (row) rows.push(row);
     }
   }
-  if (!opts.only || opts.only === "unix") {
-    try {
-      driverCalls = await measureDriverCalls({ dir, bun: BUN, runs, calls: unary });
-    } catch (err) {
-      failed = true;
-      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
-    }
-  }
-  if (!opts.only) {
-    try {
-      storage = await measureStorageWrite({ dir, bun: BUN, mib });
-    } catch (err) {
-      failed = true;
-      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
-    }
-    try {
-      serial = await measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) });
-    } catch (err) {
-      failed = true;
-      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
-    }
-    try {
-      startup = await measureStartup({ dir, runs: 20 });
-    } catch (err) {
-      failed = true;
-      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
-    }
-    try {
-      leaseRouter = await measureLeaseRouter({ dir, clients: 100, calls: unary, mib });
-    } catch (err) {
-      failed = true;
-      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
-    }
-  }
-  if (!opts.only || opts.only === "tcp") {
-    try {
-      forwarding = await measureForwarding({ dir, bun: BUN, runs, mib, calls: unary });
-    } catch (err) {
-      failed = true;
-      process.stderr.write(` FAILED: ${(err as Error).message}\n`);
-    }
-  }
+  const [unixToo, tcpToo, all] = [opts.only !== "tcp", opts.only !== "unix", !opts.only];
+  const driverCalls = await section(
+    unixToo,
+    () => measureDriverCalls({ dir, bun: BUN, runs, calls: unary }),
+  );
+  const storage = await section(all, () => measureStorageWrite({ dir, bun: BUN, mib }));
+  const serial = await section(
+    all,
+    () => measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) }),
+  );
+  const startup = await section(all, () => measureStartup({ dir, runs: 20 }));
+  const leaseRouter = await section(
+    all,
+    () => measureLeaseRouter({ dir, clients: 100, calls: unary, mib }),
+  );
+  const forwarding = await section(
+    tcpToo,
+    () => measureForwarding({ dir, bun: BUN, runs, mib, calls: unary }),
+  );
+  figures = {
+    scenarios: rows,
+    driverCalls: driverCalls ?? [],
+    forwarding: forwarding ?? [],
+    storage: storage ?? [],
+    serial,
+    leaseRouter,
+    startup,
+  };
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const ms = (v: number | null) => (v === null ? "-" : v.toFixed(3));
-console.log(
-  `\n${"scenario".padEnd(72)} ${"via".padEnd(5)} ${"MB/s".padStart(7)} ${"p50 ms".padStart(8)} ${
-    "p99 ms".padStart(8)
-  }`,
-);
-for (const row of rows) {
-  console.log(
-    `${row.scenario.padEnd(72)} ${row.transport.padEnd(5)} ${row.mb_per_s.toFixed(1).padStart(7)} ${
-      ms(row.unary_p50_ms).padStart(8)
-    } ${ms(row.unary_p99_ms).padStart(8)}`,
-  );
-}
-
-for (const row of driverCalls) {
-  console.log(
-    `${`DriverCall power.on via the client library, exporter on ${row.runtime}`.padEnd(72)} ${
-      "unix".padEnd(5)
-    } ${"-".padStart(7)} ${ms(row.p50_ms).padStart(8)} ${ms(row.p99_ms).padStart(8)}`,
-  );
-}
-
-for (const row of forwarding) {
-  console.log(
-    `network forward on ${row.runtime}: ${row.forward_mb_per_s.toFixed(0)} MB/s vs ` +
-      `${row.direct_mb_per_s.toFixed(0)} MB/s direct (${
-        (row.forward_mb_per_s / row.direct_mb_per_s).toFixed(2)
-      }x); round trip p50 ${row.forward_p50_ms.toFixed(3)} ms vs ${
-        row.direct_p50_ms.toFixed(3)
-      } ms direct, p99 ${row.forward_p99_ms.toFixed(3)} ms`,
-  );
-}
-
-for (const row of storage) {
-  console.log(
-    `storage write through the exporter on ${row.runtime}: ${
-      row.exporter_mb_per_s.toFixed(0)
-    } MB/s vs a plain copy ${row.copy_mb_per_s.toFixed(0)} MB/s (${
-      (row.exporter_mb_per_s / row.copy_mb_per_s).toFixed(2)
-    }x)`,
-  );
-}
-if (serial) {
-  console.log(
-    `serial echo through the exporter (Deno): p50 ${serial.exporter_p50_ms.toFixed(3)} ms, p99 ${
-      serial.exporter_p99_ms.toFixed(3)
-    } ms; direct on the pty p50 ${serial.direct_p50_ms.toFixed(3)} ms (${
-      (serial.exporter_p50_ms / serial.direct_p50_ms).toFixed(1)
-    }x)`,
-  );
-}
-
-if (startup) {
-  console.log(
-    `start-up: compiled jmp --help ${startup.jmp_help_p50_ms.toFixed(1)} ms (node -e 0: ${
-      startup.node_p50_ms.toFixed(1)
-    } ms); idle compiled exporter ${startup.exporter_idle_rss_mb.toFixed(1)} MB resident`,
-  );
-}
-if (leaseRouter) {
-  const r = leaseRouter;
-  console.log(
-    `leases: an exporter released goes to the next of ${r.waiting_clients} waiting clients in ` +
-      `p50 ${r.handover_p50_ms.toFixed(1)} ms, p99 ${r.handover_p99_ms.toFixed(1)} ms`,
-  );
-  console.log(
-    `through the router (Deno): DriverCall p50 ${r.router_call_p50_ms.toFixed(3)} ms, p99 ${
-      r.router_call_p99_ms.toFixed(3)
-    } ms vs direct ${r.direct_call_p50_ms.toFixed(3)} / ${r.direct_call_p99_ms.toFixed(3)} ms; ` +
-      `byte stream ${r.router_mb_per_s.toFixed(0)} MB/s vs direct ${
-        r.direct_mb_per_s.toFixed(0)
-      } MB/s (${(r.router_mb_per_s / r.direct_mb_per_s).toFixed(2)}x); serial echo p50 ${
-        r.router_serial_p50_ms.toFixed(3)
-      } ms, p99 ${r.router_serial_p99_ms.toFixed(3)} ms`,
-  );
-}
-
-const find = (server: PeerName, client: PeerName, transport: string) =>
-  rows.find((r) =>
-    r.transport === transport &&
-    r.scenario === (server === client
-        ? PEERS[server].name
-        : `${PEERS[client].name} client -> ${PEERS[server].name} server`)
-  );
-const ratios: Record<string, Record<string, number | null>> = {};
-console.log("");
-for (const transport of opts.only ? [opts.only] : ["unix", "tcp"]) {
-  const grpcio = find("grpcio", "grpcio", transport);
-  if (!grpcio) continue;
-  for (
-    const [ours, raw, runtime] of [["ours", "raw", "deno"], ["oursBun", "rawBun", "bun"]] as const
-  ) {
-    const mine = find(ours, ours, transport);
-    const baseline = find(raw, raw, transport);
-    if (!mine || !baseline) continue;
-    const r = {
-      throughput_vs_grpcio: mine.mb_per_s / grpcio.mb_per_s,
-      throughput_vs_raw_http2: mine.mb_per_s / baseline.mb_per_s,
-      unary_p50_vs_grpcio: mine.unary_p50_ms && grpcio.unary_p50_ms
-        ? mine.unary_p50_ms / grpcio.unary_p50_ms
-        : null,
-    };
-    ratios[`${transport}/${runtime}`] = r;
-    console.log(
-      `${transport}, ${runtime}: byte stream ${r.throughput_vs_grpcio.toFixed(2)}x grpcio's, ` +
-        `${r.throughput_vs_raw_http2.toFixed(2)}x raw node:http2 on ${runtime}; unary p50 ` +
-        `${r.unary_p50_vs_grpcio?.toFixed(2) ?? "-"}x grpcio's (lower is better)`,
-    );
-  }
-  const generic = find("generic", "generic", transport);
-  const mine = find("ours", "ours", transport);
-  if (generic && mine) {
-    ratios[`${transport}/deno`].throughput_vs_connect_generic = mine.mb_per_s / generic.mb_per_s;
-    console.log(
-      `${transport}: the lean byte path is ${
-        (mine.mb_per_s / generic.mb_per_s).toFixed(1)
-      }x the connect-es generic path`,
-    );
-  }
-}
+const table = buildTable(figures);
+console.log(`\n${formatTable(table)}\n\n${tallyTargets(table)}`);
 
 const results = {
   date: new Date().toISOString(),
@@ -404,14 +305,14 @@ const results = {
     unary_calls: unary,
     runs_per_scenario: runs,
   },
+  table,
   rows,
-  driver_calls: driverCalls,
-  network_forward: forwarding,
-  serial_echo: serial ?? null,
-  storage_write: storage,
-  lease_router: leaseRouter ?? null,
-  startup: startup ?? null,
-  ratios,
+  driver_calls: figures.driverCalls,
+  network_forward: figures.forwarding,
+  serial_echo: figures.serial ?? null,
+  storage_write: figures.storage,
+  lease_router: figures.leaseRouter ?? null,
+  startup: figures.startup ?? null,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote ${join("bench", "results.json")}`);
