@@ -56,6 +56,7 @@ export async function startLocalExporter(
       address: options.address,
       routes: session.routes,
       byteStream: session.byteStream,
+      unary: session.unary,
       tls: options.tls,
       maxMessageBytes: MAX_MESSAGE_BYTES,
       onHandlerError: (method, error) =>

@@ -31,7 +31,7 @@ export interface RegisteredExporterOptions {
   onLog?: (entry: LogEntry) => void;
   /** Told about connection state changes, for the log. */
   onState?: (message: string) => void;
-  /** First and largest wait between reconnection attempts (default 0.5 s and 30 s). */
+  /** First and largest wait between reconnection attempts (default 0.5 s and 4 s). */
   backoff?: { initialMs: number; maxMs: number };
   /** A folder holding `j`, put first on the hooks' PATH. */
   binDir?: string;
@@ -80,6 +80,7 @@ export async function runRegisteredExporter(
     address: `unix:${socket}`,
     routes: session.routes,
     byteStream: session.byteStream,
+    unary: session.unary,
     maxMessageBytes: 64 * 1024 * 1024,
     socketMode: 0o600,
   });
@@ -159,7 +160,9 @@ class ControllerLink {
   }
 
   async run(): Promise<void> {
-    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    // A cap of seconds, not minutes: a restarted controller should see its exporters within
+    // seconds however long it was away; the jitter keeps them from all reconnecting at once.
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 500, maxMs: 4000 };
     const signal = AbortSignal.any([this.#options.signal, this.#stopped.signal]);
     for (let attempt = 0; !signal.aborted;) {
       try {

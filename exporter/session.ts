@@ -4,7 +4,12 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
-import { ExporterService, ExporterStatus, LogSource } from "../proto/mod.ts";
+import {
+  type DriverCallRequest,
+  ExporterService,
+  ExporterStatus,
+  LogSource,
+} from "../proto/mod.ts";
 import {
   type CallContext,
   type DriverMethod,
@@ -16,6 +21,8 @@ import {
   type ByteStreamHandler,
   FrameDecodeError,
   FrameTooLargeError,
+  leanUnary,
+  type LeanUnaryMethod,
   toConnectError,
 } from "../transport/mod.ts";
 import type { DriverNode, DriverTree } from "./driver_tree.ts";
@@ -126,6 +133,23 @@ export class Session {
     await call.stream.close();
   };
 
+  /** DriverCall on the lean unary path; connect-es serves it for the requests that path leaves. */
+  readonly unary: LeanUnaryMethod[] = [
+    leanUnary(ExporterService.method.driverCall, (req, call) => this.#driverCall(req, call.signal)),
+  ];
+
+  async #driverCall(req: DriverCallRequest, signal: AbortSignal) {
+    this.#requireCallable();
+    const node = this.#node(req.uuid);
+    const method = this.#method(node, req.method, "unary");
+    try {
+      const result = await method.call(req.args.map(fromValue), this.#context(node, signal));
+      return { uuid: randomUUID(), result: toValue(result) };
+    } catch (err) {
+      throw this.#failure(node, req.method, err);
+    }
+  }
+
   #service(): ServiceImpl<typeof ExporterService> {
     // Generator methods have their own `this`.
     // deno-lint-ignore no-this-alias
@@ -137,20 +161,7 @@ export class Session {
         reports: this.tree.reports(),
         motd: this.#options.motd ?? "",
       }),
-      driverCall: async (req, ctx) => {
-        this.#requireCallable();
-        const node = this.#node(req.uuid);
-        const method = this.#method(node, req.method, "unary");
-        try {
-          const result = await method.call(
-            req.args.map(fromValue),
-            this.#context(node, ctx.signal),
-          );
-          return { uuid: randomUUID(), result: toValue(result) };
-        } catch (err) {
-          throw this.#failure(node, req.method, err);
-        }
-      },
+      driverCall: (req, ctx) => this.#driverCall(req, ctx.signal),
       async *streamingDriverCall(req, ctx) {
         self.#requireCallable();
         const node = self.#node(req.uuid);

@@ -3,11 +3,15 @@
 
 import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { ByteStream } from "./byte_stream.ts";
-import { MAX_TIMER_MS } from "./deadline.ts";
 import { FrameDecodeError, FrameTooLargeError } from "./frame_codec.ts";
 import { toHeaders } from "./metadata.ts";
+import {
+  GRPC_CONTENT_TYPE,
+  GRPC_RESPONSE_HEADERS,
+  startServerCall,
+  statusHeaders,
+} from "./server_call.ts";
 
 /** The gRPC path of the byte-stream method. */
 export const BYTE_STREAM_PATH = "/jumpstarter.v1.RouterService/Stream";
@@ -33,8 +37,6 @@ export interface ByteStreamServeOptions {
   shutdownSignal: AbortSignal;
 }
 
-const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?$/;
-
 /**
  * Runs `handler` for a request on BYTE_STREAM_PATH. Responds with a gRPC status in every case,
  * so a client never waits on a call the server gave up on.
@@ -51,33 +53,13 @@ export function serveByteStream(
     res.end(`unsupported content type "${contentType}" for ${BYTE_STREAM_PATH}`);
     return;
   }
-  const abort = new AbortController();
-  const onShutdown = () =>
-    abort.abort(new ConnectError("server is shutting down", Code.Unavailable));
-  options.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
-  const timeout = parseTimeout(
-    typeof req.headers["grpc-timeout"] === "string" ? req.headers["grpc-timeout"] : null,
-    Number.MAX_SAFE_INTEGER,
-  );
-  // A deadline beyond what a timer holds (over 24 days) is as good as none.
-  const timer = timeout.timeoutMs !== undefined && timeout.timeoutMs <= MAX_TIMER_MS
-    ? setTimeout(
-      () => abort.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded)),
-      timeout.timeoutMs,
-    )
-    : undefined;
-  res.on("close", () => {
-    if (!abort.signal.aborted) {
-      abort.abort(new ConnectError("the caller went away", Code.Canceled));
-    }
-  });
+  const lifetime = startServerCall(req, res, options.shutdownSignal);
 
   let headersSent = false;
-  const responseHeaders = { "content-type": "application/grpc+proto" };
   const sendHeaders = (metadata: Record<string, string> = {}) => {
     if (headersSent || res.headersSent) return;
     headersSent = true;
-    res.writeHead(200, { ...metadata, ...responseHeaders });
+    res.writeHead(200, { ...metadata, ...GRPC_RESPONSE_HEADERS });
   };
   // Frames are read from and written to the HTTP/2 stream itself: the compatibility objects add
   // a layer per chunk and cannot cork.
@@ -108,15 +90,13 @@ export function serveByteStream(
   });
 
   const finish = (error: ConnectError | undefined) => {
-    clearTimeout(timer);
-    options.shutdownSignal.removeEventListener("abort", onShutdown);
+    lifetime.dispose();
     if (res.destroyed || res.writableEnded) return;
-    const status: Record<string, string> = {};
-    setTrailerStatus(new Headers(), error).forEach((value, key) => (status[key] = value));
+    const status = statusHeaders(error);
     if (!headersSent && !res.headersSent) {
       // Trailers-only response: the status travels in the headers.
       headersSent = true;
-      res.writeHead(200, { ...responseHeaders, ...status });
+      res.writeHead(200, { ...GRPC_RESPONSE_HEADERS, ...status });
     } else {
       res.addTrailers(status);
     }
@@ -127,18 +107,15 @@ export function serveByteStream(
 
   const call: ByteStreamCall = {
     metadata: toHeaders(req.headers),
-    signal: abort.signal,
+    signal: lifetime.signal,
     stream,
     sendHeaders,
   };
-  // A handler that ignores the signal is still ended when the deadline passes.
-  const aborted = new Promise<never>((_, reject) => {
-    abort.signal.addEventListener("abort", () => reject(abort.signal.reason), { once: true });
-  });
   const running = handler(call);
   // Once the call is aborted its status is sent; whatever the handler does later is moot.
   running.catch(() => {});
-  Promise.race([running, aborted]).then(
+  // A handler that ignores the signal is still ended when the deadline passes.
+  Promise.race([running, lifetime.aborted]).then(
     () => finish(undefined),
     (err) => finish(toConnectError(err)),
   );

@@ -89,6 +89,14 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return out;
 }
 
+/** Puts one encoded message in its gRPC envelope (uncompressed). */
+export function envelope(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + message.length);
+  new DataView(out.buffer).setUint32(1, message.length);
+  out.set(message, 5);
+  return out;
+}
+
 /** A decoded message whose payload is a list of views, as it lay across network chunks. */
 export interface FramePieces {
   frameType: number;
@@ -233,7 +241,9 @@ export class EnvelopeReader {
     if (this.#buffered < 5) return undefined;
     const prefix = this.#peek(5);
     if (prefix[0] !== 0) {
-      throw new FrameDecodeError("compressed messages are not supported on byte streams");
+      throw new FrameDecodeError(
+        "a compressed message without a negotiated grpc-encoding (send messages uncompressed)",
+      );
     }
     const length = ((prefix[1] << 24) >>> 0) + (prefix[2] << 16) + (prefix[3] << 8) + prefix[4];
     if (length > this.#maxMessageBytes) throw new FrameTooLargeError(length, this.#maxMessageBytes);

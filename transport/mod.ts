@@ -36,6 +36,8 @@ export {
   openByteStream,
   type OpenByteStreamOptions,
 } from "./byte_stream_client.ts";
+export { leanUnary, type LeanUnaryMethod, type UnaryCall } from "./unary_server.ts";
+export { callUnary, type UnaryCallOptions } from "./unary_client.ts";
 export { type Frame, FrameDecodeError, FrameTooLargeError, FrameType } from "./frame_codec.ts";
 export { readPem } from "./tls_material.ts";
 export { pipeDuplex, type PipeResult } from "./pipe_duplex.ts";

@@ -10,7 +10,7 @@ import {
   type ConnectRouterOptions,
   createConnectRouter,
 } from "@connectrpc/connect";
-import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import {
   compressionBrotli,
   compressionGzip,
@@ -18,6 +18,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { beyondTimer, MAX_TIMER_MS } from "./deadline.ts";
+import { answerTrailersOnly } from "./server_call.ts";
 
 /** Options of the dispatcher. */
 export interface RouteHandlerOptions extends ConnectRouterOptions {
@@ -94,19 +95,11 @@ function answerAtDeadline(
   const timer = setTimeout(() => {
     if (res.headersSent || res.writableEnded || res.destroyed) return;
     state.answered = true;
-    answerWithStatus(res, new ConnectError("deadline exceeded", Code.DeadlineExceeded));
+    answerTrailersOnly(res, new ConnectError("deadline exceeded", Code.DeadlineExceeded));
   }, timeoutMs + DEADLINE_GRACE_MS);
   res.once("close", () => clearTimeout(timer));
   res.once("finish", () => clearTimeout(timer));
   return state;
-}
-
-// A trailers-only gRPC response: the status travels in the headers.
-function answerWithStatus(res: http2.Http2ServerResponse, error: ConnectError): void {
-  const status: Record<string, string> = { "content-type": "application/grpc+proto" };
-  setTrailerStatus(new Headers(), error).forEach((value, key) => (status[key] = value));
-  res.writeHead(200, status);
-  res.end();
 }
 
 function answerUnknownMethod(
@@ -119,7 +112,7 @@ function answerUnknownMethod(
     res.end();
     return;
   }
-  answerWithStatus(res, new ConnectError(`unknown method ${path}`, Code.Unimplemented));
+  answerTrailersOnly(res, new ConnectError(`unknown method ${path}`, Code.Unimplemented));
   req.resume();
 }
 

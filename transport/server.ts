@@ -13,6 +13,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "./byte_stream.ts";
 import { BYTE_STREAM_PATH, type ByteStreamHandler, serveByteStream } from "./byte_stream_server.ts";
 import { FLOW_CONTROL_SETTINGS, widenConnectionWindow } from "./flow_control.ts";
 import { createRouteHandler } from "./route_handler.ts";
+import { type LeanUnaryMethod, serveLeanUnary, takesLeanUnary } from "./unary_server.ts";
 
 /** Server-side TLS. Values are PEM text, base64 PEM or file paths. */
 export interface ServerTlsOptions {
@@ -30,6 +31,11 @@ export interface ServeOptions {
   routes: (router: ConnectRouter) => void;
   /** Serves RouterService.Stream on the lean byte path instead of through `routes`. */
   byteStream?: ByteStreamHandler;
+  /**
+   * Unary methods also served on the lean path; `routes` must register them too, for the
+   * requests that path leaves to connect-es (compressed, Connect or gRPC-web protocol).
+   */
+  unary?: LeanUnaryMethod[];
   /** TLS; plaintext (h2c) when absent. */
   tls?: ServerTlsOptions;
   /** Largest message accepted or sent, in bytes (default 4 MiB). */
@@ -74,9 +80,14 @@ export async function serve(options: ServeOptions): Promise<GrpcServer> {
     onError: options.onHandlerError,
   });
   const byteStream = options.byteStream;
+  const unary = new Map(options.unary?.map((method) => [method.path, method]));
+  const limits = { maxMessageBytes, shutdownSignal: shutdown.signal };
   const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-    if (byteStream && req.url === BYTE_STREAM_PATH) {
-      serveByteStream(req, res, byteStream, { maxMessageBytes, shutdownSignal: shutdown.signal });
+    const lean = unary.get(req.url);
+    if (lean && takesLeanUnary(req)) {
+      serveLeanUnary(req, res, lean, limits);
+    } else if (byteStream && req.url === BYTE_STREAM_PATH) {
+      serveByteStream(req, res, byteStream, limits);
     } else {
       connectHandler(req, res);
     }

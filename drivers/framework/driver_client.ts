@@ -6,6 +6,7 @@ import { type DriverInstanceReport, ExporterService } from "../../proto/mod.ts";
 import process from "node:process";
 import { Duplex } from "node:stream";
 import {
+  callUnary,
   type Channel,
   type ClientByteStream,
   compressionDisabled,
@@ -114,7 +115,7 @@ export class DriverClient {
   /** Calls a unary method with positional arguments. */
   async call(method: string, ...args: unknown[]): Promise<JsonValue> {
     try {
-      const res = await this.#service.driverCall({
+      const res = await callUnary(this.channel, ExporterService.method.driverCall, {
         uuid: this.uuid,
         method,
         args: args.map((a) => toValue(a)),

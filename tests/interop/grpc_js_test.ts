@@ -27,7 +27,13 @@ import {
   type ServerTlsOptions,
 } from "../../transport/mod.ts";
 import { makeTestCerts, type TestCerts } from "../fixtures/certs.ts";
-import { echoByteStream, INTEROP_ERROR, INTEROP_REPORT, interopRoutes } from "./interop_service.ts";
+import {
+  echoByteStream,
+  INTEROP_ERROR,
+  INTEROP_REPORT,
+  interopRoutes,
+  interopUnary,
+} from "./interop_service.ts";
 import { GrpcJsClient, isServiceError } from "./grpc_js_client.ts";
 
 const MiB = 1024 * 1024;
@@ -87,6 +93,7 @@ async function withGrpcJs(
       address: transport.unix ? `unix:${join(dir, "s.sock")}` : "127.0.0.1:0",
       routes: interopRoutes,
       byteStream,
+      unary: interopUnary,
       tls: tls?.server,
     });
     try {

@@ -14,7 +14,13 @@ import {
   type ServerTlsOptions,
 } from "../../transport/mod.ts";
 import { makeTestCerts } from "../fixtures/certs.ts";
-import { echoByteStream, INTEROP_ERROR, INTEROP_REPORT, interopRoutes } from "./interop_service.ts";
+import {
+  echoByteStream,
+  INTEROP_ERROR,
+  INTEROP_REPORT,
+  interopRoutes,
+  interopUnary,
+} from "./interop_service.ts";
 import { ignoreUnlessInstalled } from "../fixtures/optional_tools.ts";
 import {
   GOOGLE_PROTO_DIR,
@@ -225,6 +231,7 @@ for (const transport of TRANSPORTS) {
           tls: setup.tls,
           routes: interopRoutes,
           byteStream: setup.byteStream,
+          unary: setup.byteStream ? interopUnary : undefined,
         });
         let run: RunResult;
         try {

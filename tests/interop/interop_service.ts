@@ -1,9 +1,11 @@
 // A small ExporterService + RouterService used to prove that independent gRPC implementations
 // (grpc-js, Python grpcio) can call our server: unary, server-streaming, bidi and error details.
 
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import {
+  type DriverCallRequest,
+  type DriverCallResponseSchema,
   ErrorInfoSchema,
   ExporterService,
   FrameType,
@@ -11,7 +13,7 @@ import {
   type StreamRequest,
   StreamResponseSchema,
 } from "../../proto/mod.ts";
-import type { ByteStreamHandler } from "../../transport/mod.ts";
+import { type ByteStreamHandler, leanUnary, type LeanUnaryMethod } from "../../transport/mod.ts";
 
 /** What GetReport answers, for tests to compare against. */
 export const INTEROP_REPORT = {
@@ -30,6 +32,22 @@ export const INTEROP_ERROR = {
   domain: "jumpstarter.dev",
 } as const;
 
+// "echo" returns its first argument; "fail" raises INTEROP_ERROR with an ErrorInfo detail.
+function driverCall(req: DriverCallRequest): MessageInitShape<typeof DriverCallResponseSchema> {
+  if (req.method === "echo") return { uuid: req.uuid, result: req.args[0] };
+  if (req.method === "fail") {
+    throw new ConnectError(INTEROP_ERROR.message, INTEROP_ERROR.code, undefined, [{
+      desc: ErrorInfoSchema,
+      value: {
+        reason: INTEROP_ERROR.reason,
+        domain: INTEROP_ERROR.domain,
+        metadata: { driver: "power" },
+      },
+    }]);
+  }
+  throw new ConnectError(`method ${req.method} not found`, Code.NotFound);
+}
+
 const exporter: Partial<ServiceImpl<typeof ExporterService>> = {
   getReport() {
     return {
@@ -47,21 +65,7 @@ const exporter: Partial<ServiceImpl<typeof ExporterService>> = {
       }],
     };
   },
-  // "echo" returns its first argument; "fail" raises INTEROP_ERROR with an ErrorInfo detail.
-  driverCall(req) {
-    if (req.method === "echo") return { uuid: req.uuid, result: req.args[0] };
-    if (req.method === "fail") {
-      throw new ConnectError(INTEROP_ERROR.message, INTEROP_ERROR.code, undefined, [{
-        desc: ErrorInfoSchema,
-        value: {
-          reason: INTEROP_ERROR.reason,
-          domain: INTEROP_ERROR.domain,
-          metadata: { driver: "power" },
-        },
-      }]);
-    }
-    throw new ConnectError(`method ${req.method} not found`, Code.NotFound);
-  },
+  driverCall,
   // "count" with argument n streams the numbers 0..n-1.
   async *streamingDriverCall(req) {
     const first = req.args[0]?.kind;
@@ -89,6 +93,11 @@ export function interopRoutes(r: ConnectRouter): void {
   r.service(ExporterService, exporter);
   r.service(RouterService, router);
 }
+
+/** DriverCall on the lean unary path, for servers that also take `echoByteStream`. */
+export const interopUnary: LeanUnaryMethod[] = [
+  leanUnary(ExporterService.method.driverCall, driverCall),
+];
 
 /** Echo over the lean byte path: every DATA payload comes back, GOAWAY is answered in kind. */
 export const echoByteStream: ByteStreamHandler = async ({ stream }) => {
