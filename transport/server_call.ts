@@ -18,7 +18,7 @@ export interface ServerCall {
   readonly signal: AbortSignal;
   /** Rejects with the reason once `signal` aborts: race the handler against it. */
   readonly aborted: Promise<never>;
-  /** Stops the deadline timer and the shutdown listener. */
+  /** Ends the call's clock: no deadline, shutdown or hang-up aborts it any more. */
   dispose(): void;
 }
 
@@ -41,8 +41,10 @@ export function startServerCall(
       timeout.timeoutMs,
     )
     : undefined;
+  let done = false;
   res.on("close", () => {
-    if (!abort.signal.aborted) {
+    // A call already answered is not cancelled by its stream closing (nor worth an error).
+    if (!done && !abort.signal.aborted) {
       abort.abort(new ConnectError("the caller went away", Code.Canceled));
     }
   });
@@ -54,6 +56,7 @@ export function startServerCall(
     signal: abort.signal,
     aborted,
     dispose() {
+      done = true;
       clearTimeout(timer);
       shutdownSignal.removeEventListener("abort", onShutdown);
     },

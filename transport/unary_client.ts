@@ -2,6 +2,7 @@
 // path (see unary_server.ts). Works against any gRPC server; errors are the ConnectErrors that
 // connect-es clients get, with the same codes, messages and details.
 
+import type * as http2 from "node:http2";
 import {
   create,
   type DescMessage,
@@ -65,8 +66,8 @@ export async function callUnary<I extends DescMessage, O extends DescMessage>(
   const views = await new Promise<Uint8Array[]>((resolve, reject) => {
     const reader = new EnvelopeReader(channel.maxMessageBytes);
     let message: Uint8Array[] | undefined;
-    let headers: Headers | undefined;
-    let trailers: Headers | undefined;
+    let headers: http2.IncomingHttpHeaders | undefined;
+    let trailers: http2.IncomingHttpHeaders | undefined;
     let failure: ConnectError | undefined;
     let expired = false;
     const onAbort = () => h2.close(RST.CANCEL);
@@ -78,7 +79,7 @@ export async function callUnary<I extends DescMessage, O extends DescMessage>(
       }, timeoutMs)
       : undefined;
     h2.once("response", (raw) => {
-      headers = toHeaders(raw);
+      headers = raw;
       const status = raw[":status"];
       if (status !== 200) {
         failure ??= new ConnectError(`HTTP status ${status}`, httpStatusCode(status));
@@ -93,12 +94,12 @@ export async function callUnary<I extends DescMessage, O extends DescMessage>(
         h2.close(RST.CANCEL);
       }
     });
-    h2.once("trailers", (raw) => (trailers = toHeaders(raw)));
+    h2.once("trailers", (raw) => (trailers = raw));
     h2.on("error", () => {}); // "close" follows and says what happened
     h2.once("close", () => {
       clearTimeout(deadline);
       signal?.removeEventListener("abort", onAbort);
-      const status = trailers ?? (headers?.has("grpc-status") ? headers : undefined);
+      const status = trailers ?? (headers?.["grpc-status"] !== undefined ? headers : undefined);
       if (failure) return reject(failure);
       if (!status) {
         if (signal?.aborted) return reject(new ConnectError("call cancelled", Code.Canceled));
@@ -116,7 +117,8 @@ export async function callUnary<I extends DescMessage, O extends DescMessage>(
           ),
         );
       }
-      const error = findTrailerError(status);
+      // Headers objects are built only for a failure: most calls succeed.
+      const error = status["grpc-status"] === "0" ? undefined : findTrailerError(toHeaders(status));
       if (error) return reject(error);
       if (!message || reader.buffered > 0) {
         return reject(

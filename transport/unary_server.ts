@@ -131,7 +131,14 @@ export function serveLeanUnary(
       fail(toStatus(err));
       return;
     }
-    const call = { metadata: toHeaders(req.headers), signal: lifetime.signal };
+    let metadata: Headers | undefined;
+    const call = {
+      // Built on first use: most handlers never look.
+      get metadata() {
+        return (metadata ??= toHeaders(req.headers));
+      },
+      signal: lifetime.signal,
+    };
     const running = method.run(body, call);
     running.catch(() => {});
     Promise.race([running, lifetime.aborted]).then((response) => {
