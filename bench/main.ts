@@ -163,7 +163,7 @@ streams through the router, and the compiled binaries' start-up and idle memory 
 skips what does not run on that transport).
 
 Prints one table: each figure, the reference it is compared to measured in the same run, their
-ratio, the target from issue 10 if any and whether it is met; then a count of targets met and
+ratio, the project's target for it if any and whether it is met; then a count of targets met and
 missed. A missed target does not fail the run; failed runs and mismatched data do (exit 1).
 Writes it all to bench/results.json ("table", and the detailed sections).`);
   process.exit(0);

@@ -1,5 +1,5 @@
 // The one table `deno task bench` prints and writes to results.json: every figure of a run next
-// to the reference it is compared to, measured in the same run, and issue 10's target for it.
+// to the reference it is compared to, measured in the same run, and the target set for it.
 
 import type { DriverCallRow } from "./driver_calls.ts";
 import type { LeaseRouterRow } from "./lease_router.ts";
