@@ -1,20 +1,21 @@
 // An exporter registered with a controller (`jmp-exporter run NAME`): serves its drivers on a
-// private Unix socket, registers, follows its Status stream, and while leased answers each
-// Listen message by connecting the router to that socket. It reconnects with capped, jittered
-// backoff whenever the controller is away, and keeps a lease's connections across such gaps.
+// private Unix socket (for its hooks), registers, follows its Status stream, and while leased
+// answers each Listen message by handing a router stream to that server as a connection. It
+// reconnects with capped, jittered backoff whenever the controller is away, and keeps a lease's
+// connections across such gaps.
 
 import { mkdtempSync, rmSync } from "node:fs";
-import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { ConfigError, type ExporterConfig } from "../config/mod.ts";
 import { ControllerService, ExporterStatus, LogSource } from "../proto/mod.ts";
 import {
+  byteStreamDuplex,
   type Channel,
   endpointChannel,
+  type GrpcServer,
   openByteStream,
-  pipeDuplex,
   serve,
 } from "../transport/mod.ts";
 import { NAME_LABEL } from "../drivers/framework/mod.ts";
@@ -87,7 +88,7 @@ export async function runRegisteredExporter(
   const channel = endpointChannel(config.endpoint!, config.tls, {
     grpcOptions: config.grpcOptions,
   });
-  const link = new ControllerLink(config, session, socket, channel, options);
+  const link = new ControllerLink(config, session, { socket, server }, channel, options);
   try {
     await link.run();
     if (link.exitReason) throw new Error(link.exitReason);
@@ -104,7 +105,8 @@ export async function runRegisteredExporter(
 class ControllerLink {
   readonly #config: ExporterConfig;
   readonly #session: Session;
-  readonly #socket: string;
+  /** Serves the session: each router stream becomes one of its connections. */
+  readonly #server: GrpcServer;
   readonly #channel: Channel;
   readonly #options: RegisteredExporterOptions;
   readonly #client;
@@ -119,13 +121,13 @@ class ControllerLink {
   constructor(
     config: ExporterConfig,
     session: Session,
-    socket: string,
+    { socket, server }: { socket: string; server: GrpcServer },
     channel: Channel,
     options: RegisteredExporterOptions,
   ) {
     this.#config = config;
     this.#session = session;
-    this.#socket = socket;
+    this.#server = server;
     this.#channel = channel;
     this.#options = options;
     this.#client = createClient(ControllerService, channel.transport);
@@ -266,7 +268,7 @@ class ControllerLink {
     }
   }
 
-  // One client connection: the router stream on one side, the session socket on the other.
+  // One client connection: a router stream served by the session server.
   async #tunnel(endpoint: string, token: string, signal: AbortSignal): Promise<void> {
     const router = endpointChannel(endpoint, this.#config.tls, {
       grpcOptions: this.#config.grpcOptions,
@@ -276,11 +278,21 @@ class ControllerLink {
         metadata: { authorization: `Bearer ${token}` },
         signal,
       });
-      const local = net.connect(this.#socket);
-      await new Promise<void>((resolve, reject) => {
-        local.once("connect", resolve).once("error", reject);
-      });
-      await pipeDuplex(call.stream, local, { signal });
+      // The stream is a connection of the session server itself: no socket hop in between.
+      const connection = byteStreamDuplex(call.stream);
+      const onAbort = () => connection.destroy(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        this.#server.accept(connection);
+        await new Promise<void>((resolve, reject) => {
+          connection.once(
+            "close",
+            () => connection.errored ? reject(connection.errored) : resolve(),
+          );
+        });
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+      }
       await call.done.catch(() => {});
     } finally {
       router.close();

@@ -41,6 +41,7 @@ export { callUnary, type UnaryCallOptions } from "./unary_client.ts";
 export { type Frame, FrameDecodeError, FrameTooLargeError, FrameType } from "./frame_codec.ts";
 export { readPem } from "./tls_material.ts";
 export { pipeDuplex, type PipeResult } from "./pipe_duplex.ts";
+export { byteStreamDuplex } from "./byte_stream_duplex.ts";
 export {
   compressionDisabled,
   type ContentEncoding,

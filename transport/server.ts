@@ -3,6 +3,7 @@
 
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type { Duplex } from "node:stream";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import type { ConnectRouter } from "@connectrpc/connect";
@@ -52,6 +53,11 @@ export interface ServeOptions {
 export interface GrpcServer {
   /** The address actually bound (with the real port when 0 was asked). */
   readonly address: Address;
+  /**
+   * Serves one more connection that did not come through the address: an in-process duplex,
+   * e.g. a router stream wrapped by `byteStreamDuplex`. After close() it is destroyed instead.
+   */
+  accept(connection: Duplex): void;
   /** Stops accepting, cancels open calls after `graceMs` (default 0) and frees the address. */
   close(options?: { graceMs?: number }): Promise<void>;
 }
@@ -133,6 +139,10 @@ export async function serve(options: ServeOptions): Promise<GrpcServer> {
   let closed: Promise<void> | undefined;
   return {
     address: bound,
+    accept(connection) {
+      if (closed) connection.destroy();
+      else server.emit("connection", connection);
+    },
     close({ graceMs = 0 } = {}) {
       closed ??= (async () => {
         clearInterval(pinger);
