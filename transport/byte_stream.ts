@@ -23,6 +23,13 @@ export interface ByteStreamOptions {
   onReadStopped?: () => void;
   /** Half-closes the sending side (client: end the request; server: nothing until status). */
   endSending: () => void;
+  /**
+   * Settles when the call has ended, rejecting if it failed (the client end's `done`). Sends on
+   * a stream that is gone then wait for it and fail with the call's error, so that a sender fed
+   * by an endless source stops when the peer vanishes. Without it, or when the call ended well,
+   * such sends are dropped.
+   */
+  ended?: Promise<void>;
 }
 
 /** A byte stream ended without the peer's end-of-data mark (GOAWAY): the data is incomplete. */
@@ -112,7 +119,7 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
    */
   sendEncoded(body: Uint8Array[]): Promise<void> {
     if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
-    return this.#writer.encoded(body);
+    return this.#gone() ?? this.#writer.encoded(body);
   }
 
   async *#pieces(): AsyncGenerator<FramePieces> {
@@ -151,7 +158,7 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
    */
   send(payload: Uint8Array): Promise<void> {
     if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
-    return this.#writer.data(payload);
+    return this.#gone() ?? this.#writer.data(payload);
   }
 
   /**
@@ -160,14 +167,19 @@ export class ByteStream implements AsyncIterable<Uint8Array> {
    */
   sendMessage(payload: Uint8Array): Promise<void> {
     if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
-    return this.#writer.frame(FrameType.DATA, payload);
+    return this.#gone() ?? this.#writer.frame(FrameType.DATA, payload);
   }
 
   /** Sends one frame of any type, after the bytes already sent. */
   sendFrame(frameType: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
     if (frameType === FrameType.DATA) return this.send(payload);
     if (this.#sendingClosed) throw new Error("byte stream: cannot send after close()");
-    return this.#writer.frame(frameType, payload);
+    return this.#gone() ?? this.#writer.frame(frameType, payload);
+  }
+
+  // A send on a stream that is gone: the end of its call, when the owner gave it.
+  #gone(): Promise<void> | undefined {
+    return this.#sink.destroyed ? this.#options.ended : undefined;
   }
 
   /** Says "no more data" with GOAWAY and half-closes the sending side. Idempotent. */

@@ -79,6 +79,10 @@ export async function openByteStream(
     }, timeoutMs)
     : undefined;
 
+  // An error with nobody reading (an upload only sends) must not crash the process: "close"
+  // follows it, and says how the call ended.
+  h2.on("error", () => {});
+
   let responseHeaders: Headers | undefined;
   const headersReady = new Promise<Headers>((resolve, reject) => {
     h2.once("response", (raw) => {
@@ -93,7 +97,10 @@ export async function openByteStream(
         h2.close(http2Constants.NGHTTP2_NO_ERROR);
       }
     });
-    h2.once("close", () => reject(closedError(h2, signal, expired ? timeoutMs : undefined)));
+    h2.once(
+      "close",
+      () => reject(closedError(h2, channel, signal, expired ? timeoutMs : undefined)),
+    );
   });
   headersReady.catch(() => {});
 
@@ -110,7 +117,7 @@ export async function openByteStream(
       const status = trailers ?? responseHeaders;
       const error = status?.has("grpc-status")
         ? findTrailerError(status)
-        : closedError(h2, signal, expired ? timeoutMs : undefined);
+        : closedError(h2, channel, signal, expired ? timeoutMs : undefined);
       if (error) reject(error);
       else resolve();
     });
@@ -123,6 +130,7 @@ export async function openByteStream(
     onRead: () => sessions.notifyResponseByteRead(h2),
     onReadStopped: () => h2.resume(),
     endSending: () => h2.end(),
+    ended: done,
   });
   return {
     stream,
@@ -152,6 +160,7 @@ const http2Constants = { NGHTTP2_NO_ERROR: 0, NGHTTP2_CANCEL: 8 } as const;
 
 function closedError(
   h2: http2.ClientHttp2Stream,
+  channel: Channel,
   signal: AbortSignal | undefined,
   expiredAfterMs: number | undefined,
 ): ConnectError {
@@ -160,7 +169,9 @@ function closedError(
     return new ConnectError(`deadline of ${expiredAfterMs} ms exceeded`, Code.DeadlineExceeded);
   }
   return new ConnectError(
-    `byte stream closed without a status (HTTP/2 code ${h2.rstCode ?? "none"})`,
+    `the connection to ${
+      formatAddress(channel.address)
+    } was lost before the call finished (HTTP/2 code ${h2.rstCode ?? "none"})`,
     Code.Unavailable,
   );
 }

@@ -1,8 +1,10 @@
 import { strict as assert } from "node:assert";
 import { createHash, randomBytes } from "node:crypto";
+import * as http2 from "node:http2";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createChannel, FrameType, openByteStream, serve } from "./mod.ts";
 import type { ByteStreamHandler } from "./mod.ts";
@@ -127,4 +129,38 @@ Deno.test("a deadline ends a byte stream that never finishes", async () => {
       channel.close();
     }
   }, (call) => new Promise((resolve) => call.signal.addEventListener("abort", () => resolve())));
+});
+
+Deno.test("a sender whose connection is lost is told so instead of sending into nothing", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "jmp-bs-"));
+  const path = join(dir, "s.sock");
+  // A server that takes the call, then drops the whole connection once bytes arrive.
+  const server = http2.createServer();
+  const sockets: Duplex[] = [];
+  server.on("connection", (socket: Duplex) => sockets.push(socket));
+  server.on("session", (session) => session.on("error", () => {}));
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    stream.once("data", () => sockets.forEach((socket) => socket.destroy()));
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const channel = createChannel(`unix:${path}`);
+  try {
+    const call = await openByteStream(channel);
+    const chunk = new Uint8Array(256 * 1024).fill(1);
+    const sending = (async () => {
+      for (let sends = 0; sends < 100_000; sends++) await call.stream.send(chunk);
+    })();
+    await assert.rejects(sending, (err: ConnectError) => {
+      assert.equal(err.code, Code.Unavailable);
+      assert.match(err.rawMessage, /^the connection to unix:\S+ was lost before the call finished/);
+      return true;
+    });
+    await assert.rejects(call.done, (err: ConnectError) => err.code === Code.Unavailable);
+  } finally {
+    channel.close();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
