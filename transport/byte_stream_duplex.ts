@@ -19,16 +19,19 @@ import type { ByteStream } from "./byte_stream.ts";
 export function byteStreamDuplex(stream: ByteStream): Duplex {
   const chunks = stream[Symbol.asyncIterator]();
   let reading = false;
-  // Reads until the duplex's buffer is full; Node calls read() again once it drains.
+  // Reads until the duplex's buffer is full; Node calls read() again once it drains. Once the
+  // duplex is destroyed, what still arrives is read and dropped: bytes left unread would keep
+  // the call from ever finishing.
   const pull = async (duplex: Duplex) => {
     reading = true;
     try {
-      while (!duplex.destroyed) {
+      while (true) {
         const { value, done } = await chunks.next();
         if (done) {
-          duplex.push(null);
+          if (!duplex.destroyed) duplex.push(null);
           return;
         }
+        if (duplex.destroyed) continue;
         if (!duplex.push(value)) return;
       }
     } catch (err) {
@@ -53,6 +56,7 @@ export function byteStreamDuplex(stream: ByteStream): Duplex {
       stream.close().then(() => callback(), callback);
     },
     destroy(err, callback) {
+      if (!reading) void pull(this);
       // A pending read ends when the stream does; its owner closes the call.
       if (err) return callback(err);
       stream.close().then(() => callback(null), callback);
