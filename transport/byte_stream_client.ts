@@ -2,12 +2,18 @@
 // consoles, port forwards and uploads.
 
 import type * as http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { ByteStream } from "./byte_stream.ts";
 import { BYTE_STREAM_PATH } from "./byte_stream_server.ts";
-import { type Channel, describeDialError } from "./channel.ts";
-import { formatAddress } from "./address.ts";
+import type { Channel } from "./channel.ts";
+import {
+  endedWithoutStatus,
+  httpStatusCode,
+  limitCall,
+  openCallStream,
+  RST,
+} from "./client_call.ts";
 import { toHeaders } from "./metadata.ts";
 
 /** Options of one byte-stream call. */
@@ -48,36 +54,11 @@ export async function openByteStream(
   options: OpenByteStreamOptions = {},
 ): Promise<ClientByteStream> {
   const timeoutMs = options.timeoutMs ?? channel.timeoutMs;
-  const headers: http2.OutgoingHttpHeaders = {
-    ...options.metadata,
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-    "user-agent": "jumpstarter-ts",
-  };
-  if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
-  let h2: http2.ClientHttp2Stream;
-  try {
-    h2 = await channel.sessions.request("POST", BYTE_STREAM_PATH, headers, {});
-  } catch (err) {
-    throw new ConnectError(
-      `cannot reach ${formatAddress(channel.address)}: ${describeDialError(err)}`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      err,
-    );
-  }
-
+  const h2 = await openCallStream(channel, BYTE_STREAM_PATH, options.metadata, timeoutMs);
   const signal = options.signal;
-  const onAbort = () => h2.close(http2Constants.NGHTTP2_CANCEL);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let expired = false;
-  const deadline = timeoutMs !== undefined
-    ? setTimeout(() => {
-      expired = true;
-      h2.close(http2Constants.NGHTTP2_CANCEL);
-    }, timeoutMs)
-    : undefined;
+  const limits = limitCall(h2, signal, timeoutMs);
+  const closedError = () =>
+    endedWithoutStatus(h2, channel, signal, limits.expired ? timeoutMs : undefined);
 
   // An error with nobody reading (an upload only sends) must not crash the process: "close"
   // follows it, and says how the call ended.
@@ -94,13 +75,10 @@ export async function openByteStream(
       if (error) reject(error);
       else resolve(responseHeaders);
       if (responseHeaders.has("grpc-status") && !h2.writableEnded) {
-        h2.close(http2Constants.NGHTTP2_NO_ERROR);
+        h2.close(RST.NO_ERROR);
       }
     });
-    h2.once(
-      "close",
-      () => reject(closedError(h2, channel, signal, expired ? timeoutMs : undefined)),
-    );
+    h2.once("close", () => reject(closedError()));
   });
   headersReady.catch(() => {});
 
@@ -108,16 +86,13 @@ export async function openByteStream(
   h2.once("trailers", (raw) => {
     trailers = toHeaders(raw);
     // The status ends the call even if this side is still sending: stop the stream cleanly.
-    if (!h2.writableEnded) h2.close(http2Constants.NGHTTP2_NO_ERROR);
+    if (!h2.writableEnded) h2.close(RST.NO_ERROR);
   });
   const done = new Promise<void>((resolve, reject) => {
     h2.once("close", () => {
-      clearTimeout(deadline);
-      signal?.removeEventListener("abort", onAbort);
+      limits.dispose();
       const status = trailers ?? responseHeaders;
-      const error = status?.has("grpc-status")
-        ? findTrailerError(status)
-        : closedError(h2, channel, signal, expired ? timeoutMs : undefined);
+      const error = status?.has("grpc-status") ? findTrailerError(status) : closedError();
       if (error) reject(error);
       else resolve();
     });
@@ -136,7 +111,7 @@ export async function openByteStream(
     stream,
     headers: headersReady,
     done,
-    cancel: () => h2.close(http2Constants.NGHTTP2_CANCEL),
+    cancel: () => h2.close(RST.CANCEL),
   };
 }
 
@@ -154,34 +129,4 @@ async function* readUntilStatus(
     throw err;
   }
   await done;
-}
-
-const http2Constants = { NGHTTP2_NO_ERROR: 0, NGHTTP2_CANCEL: 8 } as const;
-
-function closedError(
-  h2: http2.ClientHttp2Stream,
-  channel: Channel,
-  signal: AbortSignal | undefined,
-  expiredAfterMs: number | undefined,
-): ConnectError {
-  if (signal?.aborted) return new ConnectError("byte stream cancelled", Code.Canceled);
-  if (expiredAfterMs !== undefined) {
-    return new ConnectError(`deadline of ${expiredAfterMs} ms exceeded`, Code.DeadlineExceeded);
-  }
-  return new ConnectError(
-    `the connection to ${
-      formatAddress(channel.address)
-    } was lost before the call finished (HTTP/2 code ${h2.rstCode ?? "none"})`,
-    Code.Unavailable,
-  );
-}
-
-function httpStatusCode(status: number | undefined): Code {
-  if (status === 401) return Code.Unauthenticated;
-  if (status === 403) return Code.PermissionDenied;
-  if (status === 404) return Code.Unimplemented;
-  if (status === 429 || status === 502 || status === 503 || status === 504) {
-    return Code.Unavailable;
-  }
-  return Code.Unknown;
 }

@@ -39,6 +39,59 @@ export async function openCallStream(
   }
 }
 
+/** What ends a call early: its signal or its deadline. */
+export interface CallLimits {
+  /** Whether the deadline passed. */
+  readonly expired: boolean;
+  /** Stops watching (the call ended). */
+  dispose(): void;
+}
+
+/** Cancels the call's stream (RST_STREAM CANCEL) when `signal` aborts or `timeoutMs` passes. */
+export function limitCall(
+  h2: http2.ClientHttp2Stream,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): CallLimits {
+  const cancel = () => h2.close(RST.CANCEL);
+  signal?.addEventListener("abort", cancel, { once: true });
+  let expired = false;
+  const deadline = timeoutMs !== undefined
+    ? setTimeout(() => {
+      expired = true;
+      cancel();
+    }, timeoutMs)
+    : undefined;
+  return {
+    get expired() {
+      return expired;
+    },
+    dispose() {
+      clearTimeout(deadline);
+      signal?.removeEventListener("abort", cancel);
+    },
+  };
+}
+
+/** Why a call's stream closed without a gRPC status: cancelled, expired or cut. */
+export function endedWithoutStatus(
+  h2: http2.ClientHttp2Stream,
+  channel: Channel,
+  signal: AbortSignal | undefined,
+  expiredAfterMs: number | undefined,
+): ConnectError {
+  if (signal?.aborted) return new ConnectError("call cancelled", Code.Canceled);
+  if (expiredAfterMs !== undefined) {
+    return new ConnectError(`deadline of ${expiredAfterMs} ms exceeded`, Code.DeadlineExceeded);
+  }
+  return new ConnectError(
+    `the connection to ${
+      formatAddress(channel.address)
+    } was lost before the call finished (HTTP/2 code ${h2.rstCode ?? "none"})`,
+    Code.Unavailable,
+  );
+}
+
 /** The gRPC code of a non-200 HTTP status, as gRPC's HTTP mapping says. */
 export function httpStatusCode(status: number | undefined): Code {
   if (status === 401) return Code.Unauthenticated;

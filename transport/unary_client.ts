@@ -14,9 +14,14 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import { formatAddress } from "./address.ts";
 import type { Channel } from "./channel.ts";
-import { httpStatusCode, openCallStream, RST } from "./client_call.ts";
+import {
+  endedWithoutStatus,
+  httpStatusCode,
+  limitCall,
+  openCallStream,
+  RST,
+} from "./client_call.ts";
 import {
   envelope,
   EnvelopeReader,
@@ -69,15 +74,7 @@ export async function callUnary<I extends DescMessage, O extends DescMessage>(
     let headers: http2.IncomingHttpHeaders | undefined;
     let trailers: http2.IncomingHttpHeaders | undefined;
     let failure: ConnectError | undefined;
-    let expired = false;
-    const onAbort = () => h2.close(RST.CANCEL);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const deadline = timeoutMs !== undefined
-      ? setTimeout(() => {
-        expired = true;
-        h2.close(RST.CANCEL);
-      }, timeoutMs)
-      : undefined;
+    const limits = limitCall(h2, signal, timeoutMs);
     h2.once("response", (raw) => {
       headers = raw;
       const status = raw[":status"];
@@ -97,24 +94,12 @@ export async function callUnary<I extends DescMessage, O extends DescMessage>(
     h2.once("trailers", (raw) => (trailers = raw));
     h2.on("error", () => {}); // "close" follows and says what happened
     h2.once("close", () => {
-      clearTimeout(deadline);
-      signal?.removeEventListener("abort", onAbort);
+      limits.dispose();
       const status = trailers ?? (headers?.["grpc-status"] !== undefined ? headers : undefined);
       if (failure) return reject(failure);
       if (!status) {
-        if (signal?.aborted) return reject(new ConnectError("call cancelled", Code.Canceled));
-        if (expired) {
-          return reject(
-            new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded),
-          );
-        }
         return reject(
-          new ConnectError(
-            `the connection to ${
-              formatAddress(channel.address)
-            } was lost before the call finished (HTTP/2 code ${h2.rstCode ?? "none"})`,
-            Code.Unavailable,
-          ),
+          endedWithoutStatus(h2, channel, signal, limits.expired ? timeoutMs : undefined),
         );
       }
       // Headers objects are built only for a failure: most calls succeed.
