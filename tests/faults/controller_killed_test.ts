@@ -6,82 +6,27 @@
 // reaches the board through the same lease.
 
 import { strict as assert } from "node:assert";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { connectExporter, ControllerConnection } from "../../client/mod.ts";
 import { loadClientConfig } from "../../config/mod.ts";
-import { runToEnd, startUntil } from "../fixtures/processes_io.ts";
+import { startUntil } from "../fixtures/processes_io.ts";
 import { withTempDir } from "../fixtures/temp_dir.ts";
-import { cliCommand, freePort } from "../fixtures/cli_processes.ts";
-
-async function eventually<T>(
-  what: string,
-  attempt: () => Promise<T | undefined>,
-  options: { ms?: number; everyMs?: number } = {},
-) {
-  const { ms = 20_000, everyMs = 200 } = options;
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  throw new Error(`${what} did not happen within ${ms / 1000} s (last error: ${last})`);
-}
+import { cliCommand } from "../fixtures/cli_processes.ts";
+import { eventually, setExports, startControllerProcess } from "../fixtures/controller_process.ts";
 
 Deno.test(
   "two exporters, three clients: selectors, a FIFO wait, and a controller killed mid-lease " +
     "that keeps every lease while the exporters come back by themselves",
   withTempDir(async (dir) => {
     const env = { ...process.env, HOME: join(dir, "home"), XDG_CONFIG_HOME: join(dir, "xdg") };
-    const data = join(dir, "data");
-    const [port, routerPort] = [await freePort(), await freePort()];
-    const controllerArgs = [
-      "run",
-      ...["--data-dir", data, "--listen", `127.0.0.1:${port}`],
-      ...["--router-listen", `127.0.0.1:${routerPort}`, "--no-metrics"],
-    ];
-    const startController = () =>
-      startUntil(
-        cliCommand("jmp-controller.ts", controllerArgs),
-        env,
-        "stdout",
-        "advertised endpoint",
-      );
-    let controller = await startController();
+    const controller = await startControllerProcess(dir, env);
     const exporters: Awaited<ReturnType<typeof startUntil>>[] = [];
     try {
-      const admin = async (kind: string, name: string, extra: string[]) => {
-        const file = join(dir, `${name}.yaml`);
-        const made = await runToEnd(
-          cliCommand("jmp.ts", [
-            "admin",
-            "create",
-            kind,
-            name,
-            ...extra,
-            "--data-dir",
-            data,
-            "--out",
-            file,
-          ]),
-          env,
-        );
-        assert.equal(made.code, 0, made.stderr);
-        return file;
-      };
+      const admin = controller.admin;
       for (const [name, board] of [["bench-rpi", "rpi4"], ["bench-imx", "imx8"]]) {
         const file = await admin("exporter", name, ["-l", `board=${board}`]);
-        writeFileSync(
-          file,
-          readFileSync(file, "utf8").replace(/^export:.*$/m, "export:\n  power: {type: MockPower}"),
-        );
+        setExports(file, "  power: {type: MockPower}");
         exporters.push(
           await startUntil(
             cliCommand("jmp-exporter.ts", ["run", "-c", file]),
@@ -122,9 +67,10 @@ Deno.test(
         await board.root.child("power").call("on");
       }
 
-      controller.child.kill("SIGKILL");
-      await new Promise((resolve) => controller.child.once("close", resolve));
-      controller = await startController();
+      const killed = controller.current.child;
+      killed.kill("SIGKILL");
+      await new Promise((resolve) => killed.once("close", resolve));
+      await controller.restart();
       const ready = Date.now();
       // Polled on its own, so that the time it took is not blurred by the other checks.
       const back = eventually("both exporters registering again", async () => {

@@ -6,30 +6,16 @@
 // once released, the exporter goes to the next lease.
 
 import { strict as assert } from "node:assert";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { connectExporter, ControllerConnection } from "../../client/mod.ts";
 import { loadClientConfig } from "../../config/mod.ts";
 import type { StorageMuxClient } from "../../drivers/storage/mod.ts";
-import { cliCommand, freePort } from "../fixtures/cli_processes.ts";
-import { runToEnd, startUntil } from "../fixtures/processes_io.ts";
+import { cliCommand } from "../fixtures/cli_processes.ts";
+import { eventually, setExports, startControllerProcess } from "../fixtures/controller_process.ts";
+import { startUntil } from "../fixtures/processes_io.ts";
 import { withTempDir } from "../fixtures/temp_dir.ts";
-
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} did not happen within ${ms / 1000} s (last error: ${last})`);
-}
 
 // What `promise` settles to, or a failure naming `what` once `ms` have passed.
 async function within<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
@@ -64,44 +50,12 @@ Deno.test(
     const exporterTmp = join(dir, "exporter-tmp");
     mkdirSync(exporterTmp);
     const exporterEnv = { ...env, TMPDIR: exporterTmp };
-    const data = join(dir, "data");
-    const [port, routerPort] = [await freePort(), await freePort()];
-    const controller = await startUntil(
-      cliCommand("jmp-controller.ts", [
-        "run",
-        ...["--data-dir", data, "--listen", `127.0.0.1:${port}`],
-        ...["--router-listen", `127.0.0.1:${routerPort}`, "--no-metrics"],
-      ]),
-      env,
-      "stdout",
-      "advertised endpoint",
-    );
+    const controller = await startControllerProcess(dir, env);
     let exporter: Awaited<ReturnType<typeof startUntil>> | undefined;
     try {
-      const admin = async (kind: string, name: string, extra: string[]) => {
-        const file = join(dir, `${name}.yaml`);
-        const made = await runToEnd(
-          cliCommand("jmp.ts", [
-            "admin",
-            "create",
-            kind,
-            name,
-            ...extra,
-            ...["--data-dir", data, "--out", file],
-          ]),
-          env,
-        );
-        assert.equal(made.code, 0, made.stderr);
-        return file;
-      };
+      const admin = controller.admin;
       const exporterFile = await admin("exporter", "bench", ["-l", "board=rpi4"]);
-      writeFileSync(
-        exporterFile,
-        readFileSync(exporterFile, "utf8").replace(
-          /^export:.*$/m,
-          "export:\n  storage: {type: MockStorageMux}",
-        ),
-      );
+      setExports(exporterFile, "  storage: {type: MockStorageMux}");
       const startExporter = () =>
         startUntil(
           cliCommand("jmp-exporter.ts", ["run", "-c", exporterFile]),
@@ -142,7 +96,7 @@ Deno.test(
         await eventually(
           "the exporter writing the image",
           () => Promise.resolve(partialBytes() >= 4 * 1024 * 1024 || undefined),
-          60_000,
+          { ms: 60_000 },
         );
 
         const killed = exporter.child;
