@@ -1,5 +1,6 @@
-// Benchmark peer on our transport: serves the lean byte-stream echo (or, with --generic, the
-// connect-es one) plus GetReport, or drives a server with a 64 MiB echo and unary round trips.
+// Benchmark peer on our transport: serves the lean byte-stream echo and GetReport on the lean
+// unary path (or, with --generic, both through connect-es), or drives a server with a bulk echo
+// and unary round trips.
 
 import process from "node:process";
 import { create } from "@bufbuild/protobuf";
@@ -11,8 +12,8 @@ import {
   type StreamRequest,
   StreamRequestSchema,
 } from "../proto/mod.ts";
-import { createChannel, openByteStream, serve } from "../transport/mod.ts";
-import { echoByteStream, interopRoutes } from "../tests/interop/interop_service.ts";
+import { callUnary, createChannel, leanUnary, openByteStream, serve } from "../transport/mod.ts";
+import { echoByteStream, interopReport, interopRoutes } from "../tests/interop/interop_service.ts";
 import {
   announceAndWait,
   bulkData,
@@ -31,6 +32,8 @@ if (command.mode === "serve") {
     address: command.listen,
     routes: interopRoutes,
     byteStream: generic ? undefined : echoByteStream,
+    // GetReport as the exporter serves DriverCall: on the lean unary path.
+    unary: generic ? undefined : [leanUnary(ExporterService.method.getReport, interopReport)],
     maxMessageBytes: 16 * 1024 * 1024,
   });
   await announceAndWait(() => server.close());
@@ -69,7 +72,12 @@ if (command.mode === "serve") {
 
   const { check, seconds } = await measureEcho(data, echo);
   const client = createClient(ExporterService, channel.transport);
-  const latencies = await measureLatencies(command.unary, () => client.getReport({}));
+  const latencies = await measureLatencies(
+    command.unary,
+    generic
+      ? () => client.getReport({})
+      : () => callUnary(channel, ExporterService.method.getReport, {}),
+  );
   channel.close();
   const result = check.result(seconds, latencies);
   console.log(JSON.stringify(result));

@@ -32,6 +32,24 @@ export const INTEROP_ERROR = {
   domain: "jumpstarter.dev",
 } as const;
 
+/** The report GetReport answers, built from INTEROP_REPORT. */
+export function interopReport() {
+  return {
+    uuid: INTEROP_REPORT.uuid,
+    labels: { ...INTEROP_REPORT.labels },
+    motd: INTEROP_REPORT.motd,
+    reports: [{
+      uuid: INTEROP_REPORT.driverUuid,
+      labels: {
+        "jumpstarter.dev/client": INTEROP_REPORT.driverClient,
+        "jumpstarter.dev/name": "power",
+      },
+      description: "interop power switch",
+      methodsDescription: { on: "power on", off: "power off" },
+    }],
+  };
+}
+
 // "echo" returns its first argument; "fail" raises INTEROP_ERROR with an ErrorInfo detail.
 function driverCall(req: DriverCallRequest): MessageInitShape<typeof DriverCallResponseSchema> {
   if (req.method === "echo") return { uuid: req.uuid, result: req.args[0] };
@@ -49,22 +67,7 @@ function driverCall(req: DriverCallRequest): MessageInitShape<typeof DriverCallR
 }
 
 const exporter: Partial<ServiceImpl<typeof ExporterService>> = {
-  getReport() {
-    return {
-      uuid: INTEROP_REPORT.uuid,
-      labels: { ...INTEROP_REPORT.labels },
-      motd: INTEROP_REPORT.motd,
-      reports: [{
-        uuid: INTEROP_REPORT.driverUuid,
-        labels: {
-          "jumpstarter.dev/client": INTEROP_REPORT.driverClient,
-          "jumpstarter.dev/name": "power",
-        },
-        description: "interop power switch",
-        methodsDescription: { on: "power on", off: "power off" },
-      }],
-    };
-  },
+  getReport: interopReport,
   driverCall,
   // "count" with argument n streams the numbers 0..n-1.
   async *streamingDriverCall(req) {
