@@ -4,6 +4,10 @@
 // when another process holds the file too.
 
 import { randomUUID } from "node:crypto";
+import { closeSync, openSync, unlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
   type AccessPolicyRecord,
@@ -356,7 +360,14 @@ export class SqliteStore implements Store {
    */
   #settle<T>(body: () => T): Promise<T> {
     return new Promise<T>((resolve) => resolve(body())).catch((error) => {
-      throw isSqliteError(error) ? new SqliteStoreError(this.#path, error) : error;
+      if (!isSqliteError(error)) throw error;
+      if (oneLine(error).includes(READ_ONLY)) {
+        throw new SqliteStoreError(
+          this.#path,
+          "the file system is read-only: changes are refused, what is stored can be read",
+        );
+      }
+      throw new SqliteStoreError(this.#path, error);
     });
   }
 
@@ -489,7 +500,39 @@ function connect(path: string): DatabaseSync {
     return db;
   } catch (error) {
     db?.close();
+    if (onReadOnlyFileSystem(path)) return connectReadOnly(path);
     throw new SqliteStoreError(path, error, "cannot open state database");
+  }
+}
+
+/** The reason given for every write refused by a store on a read-only file system. */
+const READ_ONLY = "attempt to write a readonly database";
+
+// A data folder on a read-only file system (a volume mounted read-only, a disk the kernel
+// remounted after errors) still serves what it holds; writes are refused with READ_ONLY.
+function onReadOnlyFileSystem(path: string): boolean {
+  // Trying is the one test that holds for root too (access() checks permission bits).
+  const probe = join(dirname(path), `.write-probe-${process.pid}`);
+  try {
+    closeSync(openSync(probe, "wx"));
+    unlinkSync(probe);
+    return false;
+  } catch (error) {
+    return (error as { code?: string }).code === "EROFS";
+  }
+}
+
+// `immutable`: nobody can change the file, so SQLite needs no lock files beside it (a WAL
+// database cannot be opened read-only without them otherwise).
+function connectReadOnly(path: string): DatabaseSync {
+  const url = pathToFileURL(path);
+  url.search = "immutable=1";
+  try {
+    const db = new DatabaseSync(url, { readOnly: true });
+    userVersion(db);
+    return db;
+  } catch (error) {
+    throw new SqliteStoreError(path, error, "cannot open state database (read-only file system)");
   }
 }
 

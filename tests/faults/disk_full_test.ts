@@ -1,6 +1,7 @@
-// The controller's disk fills up: writes (new leases) are refused with a clear message, reads
-// (listings) go on, and once there is room again everything works, with nothing lost. The data
-// folder is a 2 MiB tmpfs filled with a file, so this needs the right to mount (root).
+// The controller's disk fills up, or its data folder turns read-only: writes (new leases) are
+// refused with a clear message, reads (listings) go on, and once the disk is back everything
+// works, with nothing lost. The data folder is a 2 MiB tmpfs, filled with a file or remounted
+// read-only, so these need the right to mount (root).
 
 import { strict as assert } from "node:assert";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -26,50 +27,77 @@ function canMount(): boolean {
 
 const MOUNTABLE = canMount();
 
-Deno.test({
-  name: `a full disk refuses new leases clearly, keeps serving reads, and recovers${
-    MOUNTABLE ? "" : " (ignored: cannot mount a tmpfs here)"
-  }`,
-  ignore: !MOUNTABLE,
-  fn: withTempDir(async (dir) => {
-    const disk = join(dir, "disk");
-    mkdirSync(disk);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", disk]);
+// A controller (plaintext, loopback) whose data is in `disk/controller`.
+function startOn(disk: string) {
+  return startControllerServer({
+    dataDir: join(disk, "controller"),
+    listen: "127.0.0.1:0",
+    routerListen: "127.0.0.1:0",
+  });
+}
+
+// A connection of client "alice" (made in the store when `create`) to `server`.
+async function aliceOf(
+  server: Awaited<ReturnType<typeof startOn>>,
+  dir: string,
+  create: boolean,
+): Promise<ControllerConnection> {
+  const { store, issuer } = server.controller;
+  const record = create
+    ? await store.createClient({ namespace: "lab", name: "alice", labels: {} })
+    : (await store.getClient("lab", "alice"))!;
+  const token = await issuer.issueIdentityToken({
+    kind: "client",
+    namespace: "lab",
+    name: "alice",
+    uid: record.uid,
+  });
+  return new ControllerConnection(parseClientConfig(
+    `metadata: {namespace: lab, name: alice}\n` +
+      `endpoint: "http://${formatAddress(server.server.address)}"\ntoken: ${token}\n`,
+    join(dir, "alice.yaml"),
+  ));
+}
+
+// A fresh 2 MiB tmpfs at `dir/disk` for the duration of `fn`.
+async function withTmpfs(dir: string, fn: (disk: string) => Promise<void>): Promise<void> {
+  const disk = join(dir, "disk");
+  mkdirSync(disk);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", disk]);
+  try {
+    await fn(disk);
+  } finally {
+    execFileSync("umount", [disk]);
+  }
+}
+
+// Asks for leases until the store refuses one (SQLite may still have room in pages it holds).
+async function refusedLease(alice: ControllerConnection): Promise<unknown> {
+  for (let i = 0; i < 200; i++) {
     try {
-      const server = await startControllerServer({
-        dataDir: join(disk, "controller"),
-        listen: "127.0.0.1:0",
-        routerListen: "127.0.0.1:0",
-      });
+      await alice.createLease({ selector: `board=x${i}`, durationMs: 60_000 });
+    } catch (err) {
+      return err;
+    }
+  }
+  return undefined;
+}
+
+const IGNORED = MOUNTABLE ? "" : " (ignored: cannot mount a tmpfs here)";
+
+Deno.test({
+  name: `a full disk refuses new leases clearly, keeps serving reads, and recovers${IGNORED}`,
+  ignore: !MOUNTABLE,
+  fn: withTempDir((dir) =>
+    withTmpfs(dir, async (disk) => {
+      const server = await startOn(disk);
       try {
-        const { store, issuer } = server.controller;
-        const record = await store.createClient({ namespace: "lab", name: "alice", labels: {} });
-        const token = await issuer.issueIdentityToken({
-          kind: "client",
-          namespace: "lab",
-          name: "alice",
-          uid: record.uid,
-        });
-        using alice = new ControllerConnection(parseClientConfig(
-          `metadata: {namespace: lab, name: alice}\n` +
-            `endpoint: "http://${formatAddress(server.server.address)}"\ntoken: ${token}\n`,
-          join(dir, "alice.yaml"),
-        ));
+        using alice = await aliceOf(server, dir, true);
         const first = await alice.createLease({ selector: "board=rpi4", durationMs: 60_000 });
         // Fill the disk to the last byte.
         const filler = join(disk, "filler");
         spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore" });
-        const refused = await (async () => {
-          // SQLite may still have room in pages it holds; keep asking until the disk says no.
-          for (let i = 0; i < 200; i++) {
-            try {
-              await alice.createLease({ selector: `board=x${i}`, durationMs: 60_000 });
-            } catch (err) {
-              return err;
-            }
-          }
-          return undefined;
-        })();
+        const refused = await refusedLease(alice);
         assert.ok(refused instanceof ConnectError, `refused: ${refused}`);
         assert.notEqual(refused.code, Code.Unauthenticated);
         assert.match(refused.rawMessage, /full/i);
@@ -86,8 +114,55 @@ Deno.test({
       } finally {
         await server.close();
       }
-    } finally {
-      execFileSync("umount", [disk]);
-    }
-  }),
+    })
+  ),
+});
+
+// A folder turns read-only while files in it are open only by force (the kernel's
+// errors=remount-ro); here the controller is started again on a folder mounted read-only.
+Deno.test({
+  name:
+    `a controller on a read-only data folder serves reads and refuses changes clearly${IGNORED}`,
+  ignore: !MOUNTABLE,
+  fn: withTempDir((dir) =>
+    withTmpfs(dir, async (disk) => {
+      let server = await startOn(disk);
+      let first;
+      try {
+        using alice = await aliceOf(server, dir, true);
+        first = await alice.createLease({ selector: "board=rpi4", durationMs: 600_000 });
+      } finally {
+        await server.close();
+      }
+      execFileSync("mount", ["-o", "remount,ro", disk]);
+      try {
+        server = await startOn(disk);
+        try {
+          using alice = await aliceOf(server, dir, false);
+          const listed = await alice.listLeases({ all: true });
+          assert.ok(listed.some((l) => l.name === first.name), "reads go on");
+          const refused = await alice
+            .createLease({ selector: "board=rpi4", durationMs: 60_000 })
+            .catch((e) => e);
+          assert.ok(refused instanceof ConnectError, `refused: ${refused}`);
+          assert.equal(Code[refused.code], Code[Code.Unavailable], refused.message);
+          assert.match(refused.rawMessage, /state\.db: the file system is read-only/);
+          assert.ok(!refused.rawMessage.includes("\n"), "one line");
+        } finally {
+          await server.close();
+        }
+      } finally {
+        execFileSync("mount", ["-o", "remount,rw", disk]);
+      }
+      server = await startOn(disk);
+      try {
+        using alice = await aliceOf(server, dir, false);
+        const after = await alice.createLease({ selector: "board=rpi4", durationMs: 60_000 });
+        const names = (await alice.listLeases({ all: true })).map((l) => l.name);
+        assert.ok(names.includes(first.name) && names.includes(after.name), "nothing was lost");
+      } finally {
+        await server.close();
+      }
+    })
+  ),
 });
