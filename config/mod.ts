@@ -3,7 +3,7 @@
 export { AliasError, ConfigError } from "./errors.ts";
 export { describeValue, Fields, type FieldsSource } from "./fields.ts";
 export { closest, didYouMean } from "./suggest.ts";
-export { parseYaml, readConfigFile } from "./source.ts";
+export { collectionKeyProblem, parseYaml, readConfigFile } from "./source.ts";
 export {
   type ConfigPathOptions,
   exporterConfigPath,

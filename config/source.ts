@@ -2,7 +2,7 @@
 // that name the file (and, for syntax errors, the line and column).
 
 import { readFile } from "node:fs/promises";
-import { isCollection, LineCounter, parseDocument, visit } from "yaml";
+import { type Document, isCollection, LineCounter, parseDocument, visit } from "yaml";
 import { ConfigError } from "./errors.ts";
 import { describeValue } from "./fields.ts";
 
@@ -58,19 +58,8 @@ export function parseYaml(text: string, file: string): unknown {
     const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     throw new ConfigError(file, "", `invalid YAML at ${at.line}:${at.col}: ${reason}`);
   }
-  // A list or mapping as a key would be stringified into something nobody wrote (`[ a, b ]`).
-  visit(doc, {
-    Pair(_, pair) {
-      if (isCollection(pair.key)) {
-        const at = lines.linePos(pair.key.range?.[0] ?? 0);
-        throw new ConfigError(
-          file,
-          "",
-          `invalid YAML at ${at.line}:${at.col}: a mapping key must be a plain value, not a list or mapping`,
-        );
-      }
-    },
-  });
+  const keyProblem = collectionKeyProblem(doc, lines);
+  if (keyProblem) throw new ConfigError(file, "", keyProblem);
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (err) {
@@ -105,4 +94,22 @@ export function parseYamlMapping(
     );
   }
   return data as Record<string, unknown>;
+}
+
+/**
+ * Says where a list or mapping is used as a mapping key, if anywhere: it would be stringified
+ * into something nobody wrote (`[ a, b ]`), with a runtime warning on the console.
+ */
+export function collectionKeyProblem(doc: Document, lines: LineCounter): string | undefined {
+  let problem: string | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (!isCollection(pair.key)) return;
+      const at = lines.linePos(pair.key.range?.[0] ?? 0);
+      problem =
+        `invalid YAML at ${at.line}:${at.col}: a mapping key must be a plain value, not a list or mapping`;
+      return visit.BREAK;
+    },
+  });
+  return problem;
 }

@@ -2,8 +2,8 @@
 // v1alpha1), so that the same YAML serves the embedded controller and Kubernetes. Read here into
 // store records, with every mistake named by file and field.
 
-import { parseAllDocuments } from "yaml";
-import { ConfigError } from "../config/mod.ts";
+import { LineCounter, parseAllDocuments } from "yaml";
+import { collectionKeyProblem, ConfigError } from "../config/mod.ts";
 import { matchesSelector, normalizeSelector, SelectorError } from "./selector.ts";
 import type { AccessPolicyRecord, LabelSelector } from "./store/mod.ts";
 
@@ -56,7 +56,8 @@ export function parseAccessPolicies(
   defaultNamespace = "default",
 ): AccessPolicyRecord[] {
   const records: AccessPolicyRecord[] = [];
-  const docs = parseAllDocuments(text);
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines });
   if (!Array.isArray(docs)) throw new ConfigError(file, "", "not YAML documents");
   docs.forEach((doc, index) => {
     const where = docs.length > 1 ? `document ${index + 1}` : "";
@@ -64,6 +65,8 @@ export function parseAccessPolicies(
       throw new ConfigError(file, [where, path].filter(Boolean).join(": "), cause);
     };
     if (doc.errors.length) fail("", doc.errors[0].message.split("\n")[0]);
+    const keyProblem = collectionKeyProblem(doc, lines);
+    if (keyProblem) fail("", keyProblem);
     let data: unknown;
     try {
       data = doc.toJS();

@@ -66,6 +66,10 @@ Deno.test("mistakes in a policy name the file, document and field", () => {
       "metadata: {name: y}\nspec: {policies: [{priority: high}]}",
       /^p\.yaml: document 2: spec\.policies\[0\]\.priority: must be a whole number$/,
     ],
+    [
+      "kind: ExporterAccessPolicy\nmetadata: {name: x}\nspec:\n  {[a, b]: c}",
+      /^p\.yaml: invalid YAML at 4:4: a mapping key must be a plain value, not a list or mapping$/,
+    ],
   ];
   for (const [text, pattern] of cases) {
     assert.throws(
