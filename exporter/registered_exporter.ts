@@ -49,7 +49,7 @@ function credentials(config: ExporterConfig): Record<string, string> {
   };
 }
 
-/** The next wait of a capped exponential backoff with full jitter. */
+/** The next wait of a capped exponential backoff, jittered between half and all of the ceiling. */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return ceiling / 2 + Math.random() * (ceiling / 2);
