@@ -43,6 +43,8 @@ export interface ChannelOptions {
 /** A client connection. */
 export interface Channel {
   readonly address: Address;
+  /** HTTP/2 over TCP without TLS (asked for with `tls: false`). */
+  readonly plaintextTcp: boolean;
   /** For connect-es clients: `createClient(ExporterService, channel.transport)`. */
   readonly transport: Transport;
   /** The shared HTTP/2 session, used by the byte-stream path. */
@@ -69,6 +71,7 @@ export function createChannel(target: string | Address, options: ChannelOptions 
   const display = formatAddress(address);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const { baseUrl, dial } = dialOptions(address, options.tls);
+  const plaintextTcp = address.kind === "tcp" && options.tls === false;
   const sessions = new ClientSession(baseUrl, {
     dial,
     keepalive: options.keepalive,
@@ -80,10 +83,11 @@ export function createChannel(target: string | Address, options: ChannelOptions 
     readMaxBytes: maxMessageBytes,
     writeMaxBytes: maxMessageBytes,
     defaultTimeoutMs: options.timeoutMs,
-    interceptors: [...(options.interceptors ?? []), explainUnreachable(display)],
+    interceptors: [...(options.interceptors ?? []), explainConnectionErrors(address, plaintextTcp)],
   });
   return {
     address,
+    plaintextTcp,
     transport,
     sessions,
     maxMessageBytes,
@@ -170,6 +174,8 @@ export function describeDialError(err: unknown): string {
 }
 
 // The explanation of a connection-level failure, or undefined if it is not one.
+const RESET = "connection reset by the server";
+
 function dialProblem(chain: unknown[]): string | undefined {
   const code = errorCode(chain);
   switch (code) {
@@ -188,7 +194,7 @@ function dialProblem(chain: unknown[]): string | undefined {
       return "connection timed out";
     case "ECONNRESET":
     case "EPIPE":
-      return "connection reset by the server (plaintext client against a TLS server?)";
+      return RESET;
     case "CERT_HAS_EXPIRED":
       return "the server's TLS certificate has expired";
     case "ERR_TLS_CERT_ALTNAME_INVALID":
@@ -216,23 +222,73 @@ function isDialFailure(err: ConnectError): boolean {
   return dialProblem(causeChain(err)) !== undefined;
 }
 
-// connect-es reports a refused connection as "[unavailable] connect ECONNREFUSED ..."; this
-// names the address and the likely fix instead, keeping the ConnectError type and code.
-function explainUnreachable(display: string): Interceptor {
+// What connect-es says when an established connection goes away under a call.
+const LOST =
+  /\bECONNRESET\b|\bEPIPE\b|stream closed with error code|socket hang up|premature close/i;
+const LOST_CODES = new Set([
+  Code.Aborted,
+  Code.Canceled,
+  Code.Unknown,
+  Code.Internal,
+  Code.Unavailable,
+]);
+
+/** How the client ends say that the connection went away in the middle of a call. */
+export function lostConnection(address: Address, plaintextTcp: boolean, detail: string): string {
+  // A TLS server drops a plaintext client at its first bytes: the likely mistake, worth naming.
+  const hint = plaintextTcp ? "; is it a TLS server dialled in plaintext?" : "";
+  return `the connection to ${
+    formatAddress(address)
+  } was lost before the call finished (${detail}${hint})`;
+}
+
+// connect-es reports a refused connection as "[unavailable] connect ECONNREFUSED ..." and a lost
+// one as "[aborted] read ECONNRESET"; these name the address and the likely cause instead,
+// keeping the ConnectError type. A call the caller cancelled is left as it is.
+function explainConnectionErrors(address: Address, plaintextTcp: boolean): Interceptor {
+  const display = formatAddress(address);
+  const explain = (err: unknown, signal: AbortSignal): unknown => {
+    if (!(err instanceof ConnectError) || signal.aborted) return err;
+    if (
+      LOST_CODES.has(err.code) &&
+      (LOST.test(err.rawMessage) || dialProblem(causeChain(err)) === RESET)
+    ) {
+      return new ConnectError(
+        lostConnection(address, plaintextTcp, err.rawMessage),
+        Code.Unavailable,
+        err.metadata,
+        undefined,
+        err,
+      );
+    }
+    if (isDialFailure(err)) {
+      return new ConnectError(
+        `cannot reach ${display}: ${describeDialError(err)}`,
+        Code.Unavailable,
+        err.metadata,
+        undefined,
+        err,
+      );
+    }
+    return err;
+  };
   return (next) => async (req) => {
     try {
-      return await next(req);
+      const res = await next(req);
+      if (!res.stream) return res;
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (err) {
+            throw explain(err, req.signal);
+          }
+        })(),
+      };
     } catch (err) {
-      if (err instanceof ConnectError && isDialFailure(err)) {
-        throw new ConnectError(
-          `cannot reach ${display}: ${describeDialError(err)}`,
-          Code.Unavailable,
-          err.metadata,
-          undefined,
-          err,
-        );
-      }
-      throw err;
+      throw explain(err, req.signal);
     }
   };
 }

@@ -4,7 +4,7 @@
 import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { formatAddress } from "./address.ts";
-import { type Channel, describeDialError } from "./channel.ts";
+import { type Channel, describeDialError, lostConnection } from "./channel.ts";
 
 /** RST_STREAM codes the clients send. */
 export const RST = { NO_ERROR: 0, CANCEL: 8 } as const;
@@ -85,9 +85,7 @@ export function endedWithoutStatus(
     return new ConnectError(`deadline of ${expiredAfterMs} ms exceeded`, Code.DeadlineExceeded);
   }
   return new ConnectError(
-    `the connection to ${
-      formatAddress(channel.address)
-    } was lost before the call finished (HTTP/2 code ${h2.rstCode ?? "none"})`,
+    lostConnection(channel.address, channel.plaintextTcp, `HTTP/2 code ${h2.rstCode ?? "none"}`),
     Code.Unavailable,
   );
 }

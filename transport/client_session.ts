@@ -46,6 +46,7 @@ export class ClientSession {
   #current: Promise<http2.ClientHttp2Session> | undefined;
   #socket: net.Socket | undefined;
   #closed = false;
+  readonly #forgetters = new WeakMap<http2.ClientHttp2Session, () => void>();
 
   constructor(authority: string, options: ClientSessionOptions) {
     this.authority = authority;
@@ -73,8 +74,11 @@ export class ClientSession {
       try {
         return session.request({ ...headers, ":method": method, ":path": path }, options);
       } catch (err) {
-        // The connection may close between dialling and opening the stream: redial once.
-        if (attempt > 0 || !(session.closed || session.destroyed)) throw err;
+        // The connection may close, or be told to go away, between dialling and opening the
+        // stream: redial once.
+        const goingAway = (err as { code?: string }).code === "ERR_HTTP2_GOAWAY_SESSION";
+        if (attempt > 0 || !(session.closed || session.destroyed || goingAway)) throw err;
+        if (goingAway) this.#forgetters.get(session)?.();
       }
     }
   }
@@ -109,6 +113,7 @@ export class ClientSession {
     const forget = () => {
       if (this.#current === dialled) this.#current = undefined;
     };
+    this.#forgetters.set(session, forget);
     session.once("close", forget);
     session.once("goaway", forget);
     const dialled = new Promise<http2.ClientHttp2Session>((resolve, reject) => {

@@ -534,6 +534,31 @@ export function storeConformance(
     },
   );
 
+  test(
+    "grants: the same lease granted several times at once to one exporter keeps it busy for the others",
+    async (store) => {
+      await store.createExporter({ namespace: NS, name: "rpi", labels: {} });
+      for (let round = 0; round < 20; round++) {
+        const [twin, other] = [`twin-${round}`, `other-${round}`];
+        await store.createLease(leaseSpec(twin));
+        await store.createLease(leaseSpec(other));
+        // Four at once, so that one attempt's retry lands between another's two writes.
+        const answers = await Promise.all(
+          Array.from({ length: 4 }, () => store.grantLease(NS, twin, "rpi", grant(T + round))),
+        );
+        assert.equal(answers.filter(Boolean).length, 1, "one of them wins");
+        assert.equal(
+          await store.grantLease(NS, other, "rpi", grant(T + round)),
+          false,
+          `round ${round}: the exporter is busy with ${twin}`,
+        );
+        assert.equal((await store.activeLeaseOf(NS, "rpi"))?.name, twin);
+        assert.equal(await store.endLease(NS, twin, { now: T + round, conditions: [] }), true);
+        assert.equal(await store.endLease(NS, other, { now: T + round, conditions: [] }), true);
+      }
+    },
+  );
+
   test("grants: an exporter is busy only within its own namespace", async (store) => {
     await store.createExporter({ namespace: NS, name: "rpi", labels: {} });
     await store.createExporter({ namespace: NS, name: "jetson", labels: {} });

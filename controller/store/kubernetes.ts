@@ -793,16 +793,22 @@ export class KubernetesStore implements Store {
     return Date.now() - lock.at < STALE_LOCK_MS;
   }
 
-  // Clears the exporter's lock (and upstream's leaseRef) if they still name `lease`.
+  // Clears the exporter's lock (and upstream's leaseRef) if they still name `lease` and `lease`
+  // does not hold the exporter: two attempts to grant one lease write the same lock, and the one
+  // that lost the lease write must not take the winner's lock away (the exporter would look free
+  // while it is leased).
   async #unlock(namespace: string, exporter: string, lease: string): Promise<void> {
-    await retryOnConflict(async () => {
+    const unlocked = await retryOnConflict(async () => {
       const o = await this.#r.get("exporters", namespace, exporter);
-      if (!o || lockOf(o)?.lease !== lease) return;
+      if (!o || lockOf(o)?.lease !== lease) return false;
+      const held = await this.getLease(namespace, lease);
+      if (held && !held.status.ended && held.status.exporter === exporter) return false;
       const { [LOCK_ANNOTATION]: _, ...annotations } = o.metadata.annotations ?? {};
       o.metadata.annotations = annotations;
       await this.#r.replace("exporters", o);
+      return true;
     });
-    await this.#mirrorLeaseRef(namespace, exporter, undefined, lease);
+    if (unlocked) await this.#mirrorLeaseRef(namespace, exporter, undefined, lease);
   }
 
   // Upstream's `status.leaseRef`, for upstream tooling: set to `lease`, or cleared if it names
