@@ -13,6 +13,10 @@ export const FLOW_CONTROL_SETTINGS = {
 /** Connection-level receive window. */
 export const SESSION_WINDOW_BYTES = 64 * 1024 * 1024;
 
+// Bun 1.4.5 stalls a session for good once its connection window is 64 MiB (seen with 256 MiB
+// echoes); at 16 MiB it runs, and twice as fast as with the protocol's 64 KiB default.
+const BUN_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+
 /**
  * Widens the connection-level receive window of a session.
  *
@@ -22,11 +26,10 @@ export const SESSION_WINDOW_BYTES = 64 * 1024 * 1024;
  * ```
  */
 export function widenConnectionWindow(session: http2.Http2Session): void {
-  // With Bun 1.4.5 a session stalls for good after setLocalWindowSize (seen with 64 MiB echoes);
-  // its own defaults already move bytes fast, so it keeps them.
-  if (process.versions.bun) return;
   try {
-    session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+    session.setLocalWindowSize(
+      process.versions.bun ? BUN_SESSION_WINDOW_BYTES : SESSION_WINDOW_BYTES,
+    );
   } catch {
     // Not every runtime implements it; the per-stream window from the settings still applies.
   }
