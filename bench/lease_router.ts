@@ -1,5 +1,5 @@
-// The distributed part of `deno task bench`: an embedded controller (in this process), an
-// exporter registered with it (`jmp-exporter run`, its own process), and clients here. Measures
+// The distributed part of `deno task bench`: `jmp-controller run` and an exporter registered with
+// it (`jmp-exporter run`), each in its own process on Deno or Bun, and clients here. Measures
 // how fast a released exporter goes to the next of 100 waiting clients, and DriverCall round
 // trips and byte-stream throughput through the router next to the same exporter served directly
 // on a Unix socket.
@@ -20,6 +20,8 @@ import { openRawTty, startPtyPair } from "../tests/fixtures/pty_pair.ts";
 
 /** The figures of one run. */
 export interface LeaseRouterRow {
+  /** The runtime of the controller and the exporters (the clients are this process, Deno). */
+  servers: "deno" | "bun";
   waiting_clients: number;
   handover_p50_ms: number;
   handover_p99_ms: number;
@@ -74,13 +76,24 @@ async function echoThroughput(echo: DriverClient, mib: number): Promise<number> 
 
 /** Runs the measurements once with `clients` waiting clients. */
 export async function measureLeaseRouter(
-  options: { dir: string; clients: number; calls: number; mib: number },
+  options: {
+    dir: string;
+    clients: number;
+    calls: number;
+    mib: number;
+    /** The runtime of the controller and exporter processes, and where Bun is. */
+    servers: "deno" | "bun";
+    bun: string;
+  },
 ): Promise<LeaseRouterRow> {
-  process.stderr.write(`controller: ${options.clients} waiting clients, router vs direct ...`);
+  process.stderr.write(
+    `controller on ${options.servers}: ${options.clients} waiting clients, router vs direct ...`,
+  );
+  const serverCommand = (script: string) => runtimeCommand(options.servers, options.bun, script);
   // The controller and its router run in their own process, as deployed; identities are made
   // here on its data folder, as `jmp admin` makes them.
-  const dataDir = join(options.dir, "controller");
-  const controller = await startControllerProcess(dataDir);
+  const dataDir = join(options.dir, `controller-${options.servers}`);
+  const controller = await startControllerProcess(serverCommand("cli/jmp-controller.ts"), dataDir);
   const endpoint = `http://${controller.address}`;
   const paths = dataPaths(dataDir);
   const store = SqliteStore.open(paths.db);
@@ -119,10 +132,10 @@ export async function measureLeaseRouter(
       local,
       `apiVersion: jumpstarter.dev/v1alpha1\nkind: ExporterConfig\nmetadata: {name: bench}\n${EXPORT}`,
     );
-    stops.push(startRegistered(registered));
+    stops.push(startRegistered(serverCommand("cli/jmp-exporter.ts"), registered));
     const socket = join(options.dir, "direct.sock");
     stops.push(
-      await startExporter(runtimeCommand("deno", "", "cli/jmp-exporter.ts"), local, socket),
+      await startExporter(serverCommand("cli/jmp-exporter.ts"), local, socket),
     );
     for (let i = 0; i < 400; i++) {
       if ((await store.getExporter(NAMESPACE, "bench"))?.status === "Available") break;
@@ -163,6 +176,7 @@ export async function measureLeaseRouter(
     }
     process.stderr.write(" done\n");
     return {
+      servers: options.servers,
       waiting_clients: options.clients,
       handover_p50_ms: quantile(handovers, 0.5),
       handover_p99_ms: quantile(handovers, 0.99),
@@ -208,8 +222,8 @@ async function measureDirect(target: string, options: { calls: number; mib: numb
 }
 
 // `jmp-exporter run` on a registered config; returns its stop.
-function startRegistered(config: string): () => Promise<void> {
-  const [cmd, ...args] = runtimeCommand("deno", "", "cli/jmp-exporter.ts");
+function startRegistered(command: string[], config: string): () => Promise<void> {
+  const [cmd, ...args] = command;
   const child = spawn(cmd, [...args, "run", "-c", config, "--log-level", "error"], {
     stdio: ["ignore", "ignore", "inherit"],
     cwd: ROOT,
@@ -222,8 +236,8 @@ function startRegistered(config: string): () => Promise<void> {
 }
 
 // `jmp-controller run` (plaintext, loopback) on `dataDir`; its address and its stop.
-async function startControllerProcess(dataDir: string) {
-  const [cmd, ...args] = runtimeCommand("deno", "", "cli/jmp-controller.ts");
+async function startControllerProcess(command: string[], dataDir: string) {
+  const [cmd, ...args] = command;
   const child = spawn(cmd, [
     ...args,
     ...["run", "--data-dir", dataDir, "--insecure-plaintext", "--no-metrics"],

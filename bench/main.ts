@@ -16,7 +16,7 @@ import { measureDriverCalls } from "./driver_calls.ts";
 import { measureForwarding } from "./network_forward.ts";
 import { measureSerialEcho } from "./serial_echo.ts";
 import { measureStorageWrite } from "./storage_write.ts";
-import { measureLeaseRouter } from "./lease_router.ts";
+import { type LeaseRouterRow, measureLeaseRouter } from "./lease_router.ts";
 import { measureStartup } from "./startup.ts";
 import {
   type BenchFigures,
@@ -159,8 +159,9 @@ path on Deno and on Bun, Python grpcio, raw node:http2, our connect-es generic p
 client against our server (--peers keeps the scenarios whose server and client are both listed).
 Each server and client runs in its own process; figures are medians of --runs client runs. Then
 DriverCall, network forward, storage write and serial echo through a real exporter, leases and
-streams through the router, and the compiled binaries' start-up and idle memory (--only unix|tcp
-skips what does not run on that transport).
+streams through the router (controller and exporters on Deno, then on Bun as the binaries run
+them), and the compiled binaries' start-up and idle memory (--only unix|tcp skips what does not
+run on that transport).
 
 Prints one table: each figure, the reference it is compared to measured in the same run, their
 ratio, the project's target for it if any and whether it is met; then a count of targets met and
@@ -270,10 +271,15 @@ try {
     () => measureSerialEcho({ dir, bun: BUN, calls: Math.min(unary, 1000) }),
   );
   const startup = await section(all, () => measureStartup({ dir, runs: 20 }));
-  const leaseRouter = await section(
-    all,
-    () => measureLeaseRouter({ dir, clients: 100, calls: unary, mib }),
-  );
+  // As developed (Deno) and as the binaries run (Bun); the clients are this process.
+  const leaseRouters: LeaseRouterRow[] = [];
+  for (const servers of ["deno", "bun"] as const) {
+    const row = await section(
+      all,
+      () => measureLeaseRouter({ dir, clients: 100, calls: unary, mib, servers, bun: BUN }),
+    );
+    if (row) leaseRouters.push(row);
+  }
   const forwarding = await section(
     tcpToo,
     () => measureForwarding({ dir, bun: BUN, runs, mib, calls: unary }),
@@ -284,7 +290,7 @@ try {
     forwarding: forwarding ?? [],
     storage: storage ?? [],
     serial,
-    leaseRouter,
+    leaseRouters,
     startup,
   };
 } finally {
@@ -311,7 +317,7 @@ const results = {
   network_forward: figures.forwarding,
   serial_echo: figures.serial ?? null,
   storage_write: figures.storage,
-  lease_router: figures.leaseRouter ?? null,
+  lease_router: figures.leaseRouters,
   startup: figures.startup ?? null,
 };
 writeFileSync(join(HERE, "results.json"), JSON.stringify(results, null, 2) + "\n");

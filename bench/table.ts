@@ -27,7 +27,8 @@ export interface BenchFigures {
   forwarding: ForwardRow[];
   storage: StorageRow[];
   serial?: SerialRow;
-  leaseRouter?: LeaseRouterRow;
+  /** The distributed section, with the servers on Deno and on Bun. */
+  leaseRouters: LeaseRouterRow[];
   startup?: StartupRow;
 }
 
@@ -66,7 +67,13 @@ interface Figure {
  *
  * @example
  * ```ts
- * const rows = buildTable({ scenarios: [], driverCalls: [], forwarding: [], storage: [] });
+ * const rows = buildTable({
+ *   scenarios: [],
+ *   driverCalls: [],
+ *   forwarding: [],
+ *   storage: [],
+ *   leaseRouters: [],
+ * });
  * console.log(formatTable(rows));
  * ```
  */
@@ -225,8 +232,8 @@ function unaryRoundTrips({ scenarios }: BenchFigures): Figure[] {
   });
 }
 
-function relayedStreams({ forwarding, storage, leaseRouter }: BenchFigures): Figure[] {
-  const figures: Figure[] = [
+function relayedStreams({ forwarding, storage, leaseRouters }: BenchFigures): Figure[] {
+  return [
     ...forwarding.map((row) => ({
       measure: `network forward, exporter on ${runtimeName(row.runtime)}`,
       value: row.forward_mb_per_s,
@@ -239,23 +246,23 @@ function relayedStreams({ forwarding, storage, leaseRouter }: BenchFigures): Fig
       unit: "MB/s",
       reference: { name: "plain copy", value: row.copy_mb_per_s },
     })),
-  ];
-  if (!leaseRouter) return figures;
-  const viaRouter = (target: Target): Figure => ({
-    measure: "through the router (Deno)",
-    value: leaseRouter.router_mb_per_s,
-    unit: "MB/s",
-    reference: { name: "served directly (unix)", value: leaseRouter.direct_mb_per_s },
-    target,
-  });
-  return [
-    ...figures,
-    viaRouter({ on: "value", op: "≥", bound: 117 }),
-    viaRouter({ on: "ratio", op: "≥", bound: 0.5 }),
+    ...leaseRouters.flatMap((row) => {
+      const viaRouter = (target: Target): Figure => ({
+        measure: `through the router (${runtimeName(row.servers)})`,
+        value: row.router_mb_per_s,
+        unit: "MB/s",
+        reference: { name: "served directly (unix)", value: row.direct_mb_per_s },
+        target,
+      });
+      return [
+        viaRouter({ on: "value", op: "≥", bound: 117 }),
+        viaRouter({ on: "ratio", op: "≥", bound: 0.5 }),
+      ];
+    }),
   ];
 }
 
-function driverCalls({ driverCalls, leaseRouter, scenarios }: BenchFigures): Figure[] {
+function driverCalls({ driverCalls, leaseRouters, scenarios }: BenchFigures): Figure[] {
   const grpcio = find(scenarios, "unix", GRPCIO);
   const local = driverCalls.flatMap((row): Figure[] => [
     {
@@ -273,21 +280,22 @@ function driverCalls({ driverCalls, leaseRouter, scenarios }: BenchFigures): Fig
       target: { on: "value", op: "<", bound: 2 },
     },
   ]);
-  if (!leaseRouter) return local;
   return [
     ...local,
-    {
-      measure: "through the router (Deno), p50",
-      value: leaseRouter.router_call_p50_ms,
-      unit: "ms",
-      reference: { name: "served directly (unix), p50", value: leaseRouter.direct_call_p50_ms },
-    },
-    {
-      measure: "through the router (Deno), p99",
-      value: leaseRouter.router_call_p99_ms,
-      unit: "ms",
-      reference: { name: "served directly (unix), p99", value: leaseRouter.direct_call_p99_ms },
-    },
+    ...leaseRouters.flatMap((row): Figure[] => [
+      {
+        measure: `through the router (${runtimeName(row.servers)}), p50`,
+        value: row.router_call_p50_ms,
+        unit: "ms",
+        reference: { name: "served directly (unix), p50", value: row.direct_call_p50_ms },
+      },
+      {
+        measure: `through the router (${runtimeName(row.servers)}), p99`,
+        value: row.router_call_p99_ms,
+        unit: "ms",
+        reference: { name: "served directly (unix), p99", value: row.direct_call_p99_ms },
+      },
+    ]),
   ];
 }
 
@@ -307,7 +315,7 @@ function forwardRoundTrips({ forwarding }: BenchFigures): Figure[] {
   ]);
 }
 
-function serialEchoes({ serial, leaseRouter }: BenchFigures): Figure[] {
+function serialEchoes({ serial, leaseRouters }: BenchFigures): Figure[] {
   const figures: Figure[] = [];
   if (serial) {
     figures.push(
@@ -326,18 +334,18 @@ function serialEchoes({ serial, leaseRouter }: BenchFigures): Figure[] {
       { measure: "through the exporter (Deno), p99", value: serial.exporter_p99_ms, unit: "ms" },
     );
   }
-  if (leaseRouter) {
+  for (const row of leaseRouters) {
     figures.push(
       {
-        measure: "through the router (Deno), p50",
-        value: leaseRouter.router_serial_p50_ms,
+        measure: `through the router (${runtimeName(row.servers)}), p50`,
+        value: row.router_serial_p50_ms,
         unit: "ms",
         reference: { name: "through the exporter, p50", value: serial?.exporter_p50_ms },
         target: { on: "value", op: "<", bound: 3 },
       },
       {
-        measure: "through the router (Deno), p99",
-        value: leaseRouter.router_serial_p99_ms,
+        measure: `through the router (${runtimeName(row.servers)}), p99`,
+        value: row.router_serial_p99_ms,
         unit: "ms",
         reference: { name: "through the exporter, p99", value: serial?.exporter_p99_ms },
       },
@@ -346,22 +354,19 @@ function serialEchoes({ serial, leaseRouter }: BenchFigures): Figure[] {
   return figures;
 }
 
-function leaseGrants({ leaseRouter }: BenchFigures): Figure[] {
-  if (!leaseRouter) return [];
-  const waiting = `${leaseRouter.waiting_clients} waiting clients`;
-  return [
-    {
-      measure: `grant to the next of ${waiting}, p50`,
-      value: leaseRouter.handover_p50_ms,
-      unit: "ms",
-      target: { on: "value", op: "<", bound: 20 },
-    },
-    {
-      measure: `grant to the next of ${waiting}, p99`,
-      value: leaseRouter.handover_p99_ms,
-      unit: "ms",
-    },
-  ];
+function leaseGrants({ leaseRouters }: BenchFigures): Figure[] {
+  return leaseRouters.flatMap((row): Figure[] => {
+    const who = `${row.waiting_clients} waiting clients, controller on ${runtimeName(row.servers)}`;
+    return [
+      {
+        measure: `grant to the next of ${who}, p50`,
+        value: row.handover_p50_ms,
+        unit: "ms",
+        target: { on: "value", op: "<", bound: 20 },
+      },
+      { measure: `grant to the next of ${who}, p99`, value: row.handover_p99_ms, unit: "ms" },
+    ];
+  });
 }
 
 function startUp({ startup }: BenchFigures): Figure[] {
