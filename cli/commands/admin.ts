@@ -74,6 +74,15 @@ const OUTPUT_DOCS = [
   { flags: "    --out FILE", summary: "write the config (YAML, mode 0600) to FILE" },
 ] as const;
 
+// What `create client` and `create exporter` both take.
+const CREATE_OPTIONS = {
+  ...ADMIN_OPTIONS,
+  label: { type: "string", short: "l", multiple: true, default: [] as string[] },
+  save: { type: "boolean", default: false },
+  output: { type: "string", short: "o", default: "yaml" },
+  out: { type: "string" },
+} as const;
+
 export const createClientCommand: Command = {
   name: "client",
   summary: "Register a client and print its config (endpoint, CA, token)",
@@ -98,14 +107,10 @@ export const createClientCommand: Command = {
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
-        ...ADMIN_OPTIONS,
+        ...CREATE_OPTIONS,
         "oidc-username": { type: "string" },
-        label: { type: "string", short: "l", multiple: true, default: [] },
-        save: { type: "boolean", default: false },
         allow: { type: "string", default: "" },
         unsafe: { type: "boolean", default: false },
-        output: { type: "string", short: "o", default: "yaml" },
-        out: { type: "string" },
       },
       allowPositionals: true,
       strict: true,
@@ -280,11 +285,7 @@ const createExporterCommand: Command = {
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
-        ...ADMIN_OPTIONS,
-        label: { type: "string", short: "l", multiple: true, default: [] },
-        save: { type: "boolean", default: false },
-        output: { type: "string", short: "o", default: "yaml" },
-        out: { type: "string" },
+        ...CREATE_OPTIONS,
       },
       allowPositionals: true,
       strict: true,
