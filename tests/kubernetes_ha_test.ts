@@ -15,6 +15,7 @@ import { startKubeApi } from "./fixtures/kube_api/mod.ts";
 import { cliCommand } from "./fixtures/cli_processes.ts";
 import { runToEnd, startUntil } from "./fixtures/processes_io.ts";
 import { withTempDir } from "./fixtures/temp_dir.ts";
+import { until } from "./fixtures/wait.ts";
 
 const NS = "lab";
 
@@ -34,14 +35,6 @@ function startKubeController(dir: string, kubeconfig: string) {
 
 function credentialOf(o: unknown): unknown {
   return (o as { status?: { credential?: unknown } } | undefined)?.status?.credential;
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 Deno.test(
@@ -110,7 +103,7 @@ Deno.test(
       for (const name of ["l0", "l1", "l2"]) {
         await store.endLease(NS, name, { now: Date.now(), conditions: [] });
       }
-      await until("the other replica leading", () => other.isLeader(), 5000);
+      await until("the other replica leading", () => other.isLeader(), { ms: 5000 });
       await until("the next three grants", async () => (await granted()).length === 6);
       const all = await store.listLeases(NS, { includeEnded: true });
       const active = all.filter((l) => l.status.exporter && !l.status.ended);

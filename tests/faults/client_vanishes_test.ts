@@ -9,14 +9,7 @@ import { ControllerConnection } from "../../client/mod.ts";
 import { ROOT } from "../fixtures/cli_processes.ts";
 import { withLab } from "../fixtures/lab.ts";
 import { runToEnd } from "../fixtures/processes_io.ts";
-
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { until } from "../fixtures/wait.ts";
 
 Deno.test("a session lease is released once its client is silent for the grace period", async () => {
   await withLab(async (lab) => {
@@ -59,7 +52,7 @@ Deno.test("a jmp shell killed with SIGKILL gives its lease back after the grace 
     let stderr = "";
     shell.stderr.on("data", (d) => (stderr += d));
     using alice = new ControllerConnection(config);
-    await until("the shell's lease", () => Promise.resolve(/on exporter bench/.test(stderr)));
+    await until("the shell's lease", () => /on exporter bench/.test(stderr), { everyMs: 100 });
     const [lease] = await alice.listLeases();
     assert.equal(lease.state, "Ready");
     const exited = new Promise((resolve) => shell.once("exit", resolve));
@@ -71,7 +64,7 @@ Deno.test("a jmp shell killed with SIGKILL gives its lease back after the grace 
     await until(
       "the lease released",
       async () => (await store.getLease("lab", lease.name))?.status.ended === true,
-      6000,
+      { ms: 6000, everyMs: 100 },
     );
     const ended = await store.getLease("lab", lease.name);
     assert.match(ended!.status.conditions[0].message, /its client alice went away/);

@@ -13,7 +13,8 @@ import { loadClientConfig } from "../../config/mod.ts";
 import { startUntil } from "../fixtures/processes_io.ts";
 import { withTempDir } from "../fixtures/temp_dir.ts";
 import { cliCommand } from "../fixtures/cli_processes.ts";
-import { eventually, setExports, startControllerProcess } from "../fixtures/controller_process.ts";
+import { setExports, startControllerProcess } from "../fixtures/controller_process.ts";
+import { eventually } from "../fixtures/wait.ts";
 
 Deno.test(
   "two exporters, three clients: selectors, a FIFO wait, and a controller killed mid-lease " +

@@ -13,7 +13,8 @@ import { connectExporter, ControllerConnection } from "../../client/mod.ts";
 import { loadClientConfig } from "../../config/mod.ts";
 import type { StorageMuxClient } from "../../drivers/storage/mod.ts";
 import { cliCommand } from "../fixtures/cli_processes.ts";
-import { eventually, setExports, startControllerProcess } from "../fixtures/controller_process.ts";
+import { setExports, startControllerProcess } from "../fixtures/controller_process.ts";
+import { eventually } from "../fixtures/wait.ts";
 import { startUntil } from "../fixtures/processes_io.ts";
 import { withTempDir } from "../fixtures/temp_dir.ts";
 

@@ -9,14 +9,7 @@ import { runRegisteredExporter } from "../../exporter/mod.ts";
 import { parseAddress } from "../../transport/mod.ts";
 import { withLab } from "../fixtures/lab.ts";
 import { startTcpProxy } from "../fixtures/tcp_proxy.ts";
-
-async function until(what: string, check: () => boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from "../fixtures/wait.ts";
 
 Deno.test("a stalled link is noticed by keepalive, and the exporter comes back when it heals", async () => {
   await withLab(async (lab) => {
@@ -50,7 +43,7 @@ Deno.test("a stalled link is noticed by keepalive, and the exporter comes back w
       await until(
         "the exporter noticing",
         () => states.some((s) => /controller unreachable/.test(s)),
-        5000,
+        { ms: 5000 },
       );
       assert.ok(Date.now() - stalledAt < 3000, "noticed within a few keepalive rounds");
       proxy.heal();
@@ -59,7 +52,7 @@ Deno.test("a stalled link is noticed by keepalive, and the exporter comes back w
         "registering again",
         () =>
           states.filter((s) => s === "registered with the controller").length > before && online(),
-        8000,
+        { ms: 8000 },
       );
     } finally {
       stop.abort();

@@ -27,6 +27,7 @@ import { cliCommand, freePort } from "../fixtures/cli_processes.ts";
 import { type Lab, withLab } from "../fixtures/lab.ts";
 import { type Run, runToEnd, startUntil } from "../fixtures/processes_io.ts";
 import { withTempDir } from "../fixtures/temp_dir.ts";
+import { until } from "../fixtures/wait.ts";
 
 /** What a JSON Web Token looks like: base64url of `{"...` for the header, then the payload. */
 const JWT = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./;
@@ -81,13 +82,9 @@ function forged(token: string): string {
   return `${token.slice(0, -6)}${token.endsWith("AAAAAA") ? "BBBBBB" : "AAAAAA"}`;
 }
 
-/** Waits until `condition` holds (polling), failing with `what` after a few seconds. */
-async function until(what: string, condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  assert.fail(`${what} did not happen within 5 s`);
+/** Waits until `condition` holds (polling), failing with `what` after 5 s. */
+function soon(what: string, condition: () => boolean): Promise<void> {
+  return until(what, condition, { ms: 5000, everyMs: 25 });
 }
 
 /** A router stream opened with `token`, on its own channel (closed with the stream). */
@@ -327,11 +324,11 @@ Deno.test("a router token pairs once: a replay is refused as already used", asyn
     const dial = await alice.controller.dial({ leaseName: lease.name }, {
       headers: alice.headers,
     });
-    await until("the exporter waiting at the router", () => router.waitingCount === 1);
+    await soon("the exporter waiting at the router", () => router.waitingCount === 1);
 
     {
       await using first = await openRouterStream(alice, dial.routerEndpoint, dial.routerToken);
-      await until("the pairing", () => router.waitingCount === 0);
+      await soon("the pairing", () => router.waitingCount === 0);
       await using served = await serveStream(first, lab.dir);
       await using exporter = await connectExporter(`unix:${served.socket}`);
       await exporter.root.child("power").call("on");
@@ -409,19 +406,19 @@ Deno.test("a router token of one lease never reaches the exporter of another", a
 
     // L1's token, with L1's exporter gone: only L2's exporter waits at the router.
     const t1 = await alice.controller.dial({ leaseName: l1.name }, { headers: alice.headers });
-    await until("bench-a waiting at the router", () => router.waitingCount === 1);
+    await soon("bench-a waiting at the router", () => router.waitingCount === 1);
     await benchA.stop();
-    await until("bench-a gone from the router", () => router.waitingCount === 0);
+    await soon("bench-a gone from the router", () => router.waitingCount === 0);
     const t2 = await bob.controller.dial({ leaseName: l2.name }, { headers: bob.headers });
-    await until("bench-b waiting at the router", () => router.waitingCount === 1);
+    await soon("bench-b waiting at the router", () => router.waitingCount === 1);
 
     await using stray = await openRouterStream(alice, t1.routerEndpoint, t1.routerToken);
-    await until("the stream of L1 waiting too", () => router.waitingCount === 2);
+    await soon("the stream of L1 waiting too", () => router.waitingCount === 2);
     assert.equal(await hearsWithin(stray, 500), false, "L1's stream is not paired");
 
     // Bench-b's stream is still there for its own client.
     await using own = await openRouterStream(bob, t2.routerEndpoint, t2.routerToken);
-    await until("bob paired with bench-b", () => router.waitingCount === 1);
+    await soon("bob paired with bench-b", () => router.waitingCount === 1);
     await using served = await serveStream(own, lab.dir);
     await using exporter = await connectExporter(`unix:${served.socket}`);
     await exporter.root.child("power").call("on");
@@ -430,7 +427,7 @@ Deno.test("a router token of one lease never reaches the exporter of another", a
     stray.stop.abort();
     const cancelled = await refusal(stray.call.done);
     assert.equal(cancelled.code, Code.Canceled, cancelled.rawMessage);
-    await until("the stray stream gone from the router", () => router.waitingCount === 0);
+    await soon("the stray stream gone from the router", () => router.waitingCount === 0);
   });
 });
 
@@ -442,7 +439,7 @@ Deno.test("a router token of an ended lease does not reach the exporter's next l
     const router = lab.controller.router;
     const l1 = await leaseOf(alice, "board=rpi4");
     const t1 = await alice.controller.dial({ leaseName: l1.name }, { headers: alice.headers });
-    await until("bench waiting at the router", () => router.waitingCount === 1);
+    await soon("bench waiting at the router", () => router.waitingCount === 1);
     // A second stream of L1, opened by the test as an exporter would that does not give up its
     // waiting streams when the lease ends: the router cuts it itself.
     const kept = await lab.controller.controller.issuer.issueRouterToken({
@@ -450,9 +447,9 @@ Deno.test("a router token of an ended lease does not reach the exporter's next l
       lease: l1.name,
     });
     await using left = await openRouterStream(alice, t1.routerEndpoint, kept.token);
-    await until("both streams of L1 waiting", () => router.waitingCount === 2);
+    await soon("both streams of L1 waiting", () => router.waitingCount === 2);
     await alice.releaseLease(l1.name);
-    await until("the waiting streams of L1 dropped", () => router.waitingCount === 0);
+    await soon("the waiting streams of L1 dropped", () => router.waitingCount === 0);
     const cut = await refusal(left.call.done);
     assert.equal(cut.code, Code.Unavailable, cut.rawMessage);
     assert.match(cut.rawMessage, /lease \S+ has ended/);
