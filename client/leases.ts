@@ -20,6 +20,7 @@ import {
   SESSION_GRACE_KEY,
 } from "../proto/mod.ts";
 import {
+  answerTrailersOnly,
   type Channel,
   createChannel,
   endpointChannel,
@@ -319,12 +320,7 @@ export class LeaseTunnel implements AsyncDisposable {
 // Serves HTTP/2 on `socket` answering every call with `code` and `message`, then closes.
 function refuseCalls(socket: net.Socket, code: Code, message: string): void {
   const server = http2.createServer((_req, res) => {
-    res.writeHead(200, {
-      "content-type": "application/grpc",
-      "grpc-status": String(code),
-      "grpc-message": encodeURIComponent(message),
-    });
-    res.end();
+    answerTrailersOnly(res, new ConnectError(message, code));
   });
   server.emit("connection", socket);
   socket.once("close", () => server.close());

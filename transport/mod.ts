@@ -42,6 +42,7 @@ export { type Frame, FrameDecodeError, FrameTooLargeError, FrameType } from "./f
 export { readPem } from "./tls_material.ts";
 export { pipeDuplex, type PipeResult } from "./pipe_duplex.ts";
 export { byteStreamDuplex } from "./byte_stream_duplex.ts";
+export { answerTrailersOnly } from "./server_call.ts";
 export {
   compressionDisabled,
   type ContentEncoding,
