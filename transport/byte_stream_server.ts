@@ -2,15 +2,15 @@
 // consoles, port forwards and flashing, where the generic codec costs most of the throughput.
 
 import type * as http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
 import { ByteStream } from "./byte_stream.ts";
-import { FrameDecodeError, FrameTooLargeError } from "./frame_codec.ts";
 import { toHeaders } from "./metadata.ts";
 import {
   GRPC_CONTENT_TYPE,
   GRPC_RESPONSE_HEADERS,
   startServerCall,
   statusHeaders,
+  toConnectError,
 } from "./server_call.ts";
 
 /** The gRPC path of the byte-stream method. */
@@ -119,14 +119,4 @@ export function serveByteStream(
     () => finish(undefined),
     (err) => finish(toConnectError(err)),
   );
-}
-
-/** Maps what a byte-stream handler threw to the gRPC status sent to the caller. */
-export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof ConnectError) return err;
-  if (err instanceof FrameTooLargeError) {
-    return new ConnectError(err.message, Code.ResourceExhausted);
-  }
-  if (err instanceof FrameDecodeError) return new ConnectError(err.message, Code.InvalidArgument);
-  return ConnectError.from(err, Code.Unknown);
 }

@@ -29,7 +29,6 @@ export {
   BYTE_STREAM_PATH,
   type ByteStreamCall,
   type ByteStreamHandler,
-  toConnectError,
 } from "./byte_stream_server.ts";
 export {
   type ClientByteStream,
@@ -42,7 +41,7 @@ export { type Frame, FrameDecodeError, FrameTooLargeError, FrameType } from "./f
 export { readPem } from "./tls_material.ts";
 export { pipeDuplex, type PipeResult } from "./pipe_duplex.ts";
 export { byteStreamDuplex } from "./byte_stream_duplex.ts";
-export { answerTrailersOnly } from "./server_call.ts";
+export { answerTrailersOnly, toConnectError } from "./server_call.ts";
 export {
   compressionDisabled,
   type ContentEncoding,

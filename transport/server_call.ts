@@ -5,6 +5,7 @@ import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { MAX_TIMER_MS } from "./deadline.ts";
+import { FrameDecodeError, FrameTooLargeError } from "./frame_codec.ts";
 
 /** gRPC's content types for protobuf messages. */
 export const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?$/;
@@ -82,4 +83,14 @@ export function answerTrailersOnly(res: http2.Http2ServerResponse, error: Connec
   h2.respond({ ":status": 200, ...GRPC_RESPONSE_HEADERS, ...statusHeaders(error) }, {
     endStream: true,
   });
+}
+
+/** Maps what a handler threw (or a frame the caller got wrong) to the status sent back. */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof FrameTooLargeError) {
+    return new ConnectError(err.message, Code.ResourceExhausted);
+  }
+  if (err instanceof FrameDecodeError) return new ConnectError(err.message, Code.InvalidArgument);
+  return ConnectError.from(err, Code.Unknown);
 }

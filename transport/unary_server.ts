@@ -14,13 +14,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  envelope,
-  EnvelopeReader,
-  FrameDecodeError,
-  FrameTooLargeError,
-  joinViews,
-} from "./frame_codec.ts";
+import { envelope, EnvelopeReader, joinViews } from "./frame_codec.ts";
 import { toHeaders } from "./metadata.ts";
 import {
   answerTrailersOnly,
@@ -28,6 +22,7 @@ import {
   GRPC_RESPONSE_HEADERS,
   startServerCall,
   statusHeaders,
+  toConnectError,
 } from "./server_call.ts";
 
 /** What a lean unary handler gets besides the request. */
@@ -118,7 +113,7 @@ export function serveLeanUnary(
     } catch (err) {
       h2.off("data", onData);
       h2.off("end", onEnd);
-      fail(toStatus(err));
+      fail(toConnectError(err));
     }
   };
   const onEnd = () => {
@@ -128,7 +123,7 @@ export function serveLeanUnary(
     try {
       body = requestBody(message, reader, method.path);
     } catch (err) {
-      fail(toStatus(err));
+      fail(toConnectError(err));
       return;
     }
     let metadata: Headers | undefined;
@@ -184,12 +179,4 @@ function requestBody(
     );
   }
   return joinViews(views);
-}
-
-function toStatus(err: unknown): ConnectError {
-  if (err instanceof FrameTooLargeError) {
-    return new ConnectError(err.message, Code.ResourceExhausted);
-  }
-  if (err instanceof FrameDecodeError) return new ConnectError(err.message, Code.InvalidArgument);
-  return ConnectError.from(err, Code.Internal);
 }
